@@ -1,0 +1,131 @@
+"""Storage: SQLAlchemy 2 models. SQLite (WAL) by default, PostgreSQL supported.
+
+Revisions are immutable: every accepted change adds one, nothing is overwritten. `experiences` holds
+the current state (a projection of the latest revision) for fast reads; `outbox` holds one event per
+committed change, written in the same transaction, for the search index to consume.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    siren: Mapped[str] = mapped_column(String(9), primary_key=True)
+    nom: Mapped[str] = mapped_column(String(300))
+    type_porteur: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Experience(Base):
+    """Current state of one experience; `record` is the content of its latest revision."""
+
+    __tablename__ = "experiences"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    siren_porteur: Mapped[str] = mapped_column(ForeignKey("organisations.siren"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default="published")  # published | withdrawn
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+    intitule: Mapped[str] = mapped_column(Text)
+    domaine: Mapped[str] = mapped_column(String(60), index=True)
+    phase: Mapped[str] = mapped_column(String(30), index=True)
+    statut: Mapped[str] = mapped_column(String(30), index=True)
+    resultat: Mapped[str] = mapped_column(String(60), index=True)
+    code_insee_commune: Mapped[str] = mapped_column(String(5), index=True)
+    departement: Mapped[str | None] = mapped_column(String(3), index=True)
+    region: Mapped[str | None] = mapped_column(String(3), index=True)
+    date_debut: Mapped[str] = mapped_column(String(10))
+    date_fin: Mapped[str | None] = mapped_column(String(10))
+    date_maj: Mapped[str] = mapped_column(String(10))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    record: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Revision(Base):
+    """One accepted change, never modified: who, when, from where, and the full content after it."""
+
+    __tablename__ = "revisions"
+    __table_args__ = (UniqueConstraint("experience_id", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experience_id: Mapped[str] = mapped_column(ForeignKey("experiences.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(12))  # create | update | withdraw | restore
+    channel: Mapped[str] = mapped_column(String(12))  # form | upload | api | harvest | cli
+    actor: Mapped[str | None] = mapped_column(String(200))
+    source_url: Mapped[str | None] = mapped_column(Text)
+    source_name: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    standard_version: Mapped[str] = mapped_column(String(20))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    record: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxEvent(Base):
+    """A committed change for the search index (and any other consumer) to pick up, in order."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "processed_at", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experience_id: Mapped[str] = mapped_column(String(40))
+    revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"))
+    event: Mapped[str] = mapped_column(String(12))  # upsert | withdraw
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImmutableRevisionError(RuntimeError):
+    pass
+
+
+@event.listens_for(Session, "before_flush")
+def _revisions_are_immutable(session: Session, _ctx: Any, _instances: Any) -> None:
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, Revision) and (obj in session.deleted or session.is_modified(obj)):
+            raise ImmutableRevisionError("une révision est immuable : elle ne peut être ni modifiée ni supprimée")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(conn: Any, _record: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)

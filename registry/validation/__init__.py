@@ -1,0 +1,116 @@
+"""Validation of experience reports: one API for files, folders, data packages, URLs and records.
+
+    submission = validate_path("rex.csv")          # or validate_bytes(data, "rex.csv")
+    submission.report.valid, submission.report.to_text(), submission.tables
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from registry.geo import get_geography
+from registry.standard import KEY_FIELD, MAIN_RESOURCE, Standard, get_standard
+from registry.validation.geochecks import GeoChecker
+from registry.validation.report import Issue, Report
+from registry.validation.sources import Limits, RawTable, SourceError, read_path, table_from_bytes
+from registry.validation.tables import CheckedTable, check_table
+
+KnownIds = Callable[[set[str]], set[str]]
+
+__all__ = ["Limits", "Report", "Submission", "validate_bytes", "validate_path", "validate_tables"]
+
+
+@dataclass
+class Submission:
+    """What was sent, checked: canonical rows per table (only when the whole is valid) and the report."""
+
+    report: Report
+    tables: dict[str, CheckedTable] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return self.report.valid
+
+    def experience_ids(self) -> list[str]:
+        ids: list[str] = []
+        for table in self.tables.values():
+            for row in table.rows:
+                if row.get(KEY_FIELD) and row[KEY_FIELD] not in ids:
+                    ids.append(row[KEY_FIELD])
+        return ids
+
+
+def validate_tables(raws: Iterable[RawTable], report: Report | None = None, std: Standard | None = None,
+                    known_ids: KnownIds | None = None, limits: Limits | None = None) -> Submission:
+    std = std or get_standard()
+    report = report or Report()
+    limits = limits or Limits()
+    hook = GeoChecker(get_geography(), std.tables)
+    checked: dict[str, CheckedTable] = {}
+    for raw in raws:
+        if raw.resource in checked:
+            report.add(Issue("unknown-resource", resource=raw.resource, source=raw.source, params={
+                "name": raw.source, "detail": f"la table {raw.resource} est fournie deux fois"}))
+            continue
+        checked[raw.resource] = check_table(std.table(raw.resource), raw, report, hook, limits.max_rows)
+    _check_keys(std, checked, report)
+    _check_references(checked, report, known_ids)
+    return Submission(report, checked if report.valid else {})
+
+
+def _check_keys(std: Standard, checked: dict[str, CheckedTable], report: Report) -> None:
+    for name, table in checked.items():
+        pk = std.table(name).primary_key
+        if not pk:
+            continue
+        first: dict[tuple[str, ...], int] = {}
+        for row, number in zip(table.rows, table.row_numbers, strict=True):
+            key = tuple(row.get(k, "") for k in pk)
+            if key in first:
+                report.add(Issue("duplicate-key", resource=name, row=number, field=pk[0], value=" / ".join(key),
+                                 params={"key": " / ".join(key), "first_row": str(first[key])},
+                                 source=table.source))
+            else:
+                first[key] = number
+
+
+def _check_references(checked: dict[str, CheckedTable], report: Report, known_ids: KnownIds | None) -> None:
+    main = checked.get(MAIN_RESOURCE)
+    local = {r[KEY_FIELD] for r in main.rows} if main else set()
+    wanted = {r[KEY_FIELD] for n, t in checked.items() if n != MAIN_RESOURCE for r in t.rows} - local
+    known = known_ids(wanted) if known_ids and wanted else set()
+    for name, table in checked.items():
+        if name == MAIN_RESOURCE:
+            continue
+        for row, number in zip(table.rows, table.row_numbers, strict=True):
+            ref = row[KEY_FIELD]
+            if ref not in local and ref not in known:
+                report.add(Issue("foreign-key", resource=name, row=number, field=KEY_FIELD, value=ref,
+                                 source=table.source))
+
+
+def validate_path(target: str | Path, std: Standard | None = None, known_ids: KnownIds | None = None,
+                  limits: Limits | None = None) -> Submission:
+    std = std or get_standard()
+    report = Report()
+    try:
+        raws = read_path(std, target, report, limits)
+    except SourceError as exc:
+        report.add(exc.issue)
+        return Submission(report)
+    return validate_tables(raws, report, std, known_ids, limits)
+
+
+def validate_bytes(data: bytes, name: str, std: Standard | None = None, known_ids: KnownIds | None = None,
+                   limits: Limits | None = None) -> Submission:
+    std = std or get_standard()
+    report = Report()
+    limits = limits or Limits()
+    try:
+        raws = table_from_bytes(std, data, name, report, limits)
+    except SourceError as exc:
+        report.add(exc.issue)
+        return Submission(report)
+    return validate_tables(raws, report, std, known_ids, limits)

@@ -1,0 +1,178 @@
+"""Plain-language messages, in French and English, for each stable error code.
+
+Placeholders: {field} (the column's title), {value}, {expected}, and code-specific ones.
+`FRICTIONLESS` maps each code to the frictionless error type it corresponds to (None: a check
+frictionless does not make, such as a SIREN checksum or a rule between two fields).
+"""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # Cells
+    "missing-value": (
+        "La colonne « {field} » est obligatoire et elle est vide.",
+        "Column “{field}” is required and is empty.",
+    ),
+    "type-error": (
+        "« {value} » n'est pas valide pour « {field} » : il faut {expected}.",
+        "“{value}” is not valid for “{field}”: expected {expected}.",
+    ),
+    "pattern-mismatch": (
+        "« {value} » n'a pas le format attendu pour « {field} » : {expected}",
+        "“{value}” does not have the expected format for “{field}”: {expected}",
+    ),
+    "enum-mismatch": (
+        "« {value} » n'est pas une valeur autorisée pour « {field} ». {expected}",
+        "“{value}” is not an allowed value for “{field}”. {expected}",
+    ),
+    "list-item-invalid": (
+        "Dans la liste « {field} », l'élément « {item} » n'est pas valide. {expected}",
+        "In the list “{field}”, item “{item}” is not valid. {expected}",
+    ),
+    "too-long": (
+        "« {field} » est trop long : {length} caractères pour {limit} au maximum.",
+        "“{field}” is too long: {length} characters, {limit} at most.",
+    ),
+    "too-short": (
+        "« {field} » est trop court : {length} caractères pour {limit} au minimum.",
+        "“{field}” is too short: {length} characters, {limit} at least.",
+    ),
+    "out-of-range": (
+        "« {value} » est hors des bornes de « {field} » : {expected}.",
+        "“{value}” is out of range for “{field}”: {expected}.",
+    ),
+    "not-finite": (
+        "« {value} » n'est pas un nombre fini pour « {field} » : indiquez un montant ou une valeur chiffrée.",
+        "“{value}” is not a finite number for “{field}”: give an amount or a figure.",
+    ),
+    "siren-checksum": (
+        "Le SIREN « {value} » (« {field} ») est invalide : sa clé de contrôle ne correspond pas. "
+        "Vérifiez qu'aucun chiffre n'a été inversé ou oublié.",
+        "SIREN “{value}” (“{field}”) is invalid: its check digit does not match.",
+    ),
+    "siren-unknown": (
+        "Le SIREN « {value} » ne correspond à aucune {kind} du référentiel géographique officiel "
+        "(COG {vintage}).",
+        "SIREN “{value}” matches no {kind} in the official geography (COG {vintage}).",
+    ),
+    "siren-kind-mismatch": (
+        "Le SIREN « {value} » est celui de {name}, une {actual} : le type de porteur indiqué est « {declared} ».",
+        "SIREN “{value}” belongs to {name}, a {actual}: the bearer type given is “{declared}”.",
+    ),
+    "commune-unknown": (
+        "Le code commune « {value} » (« {field} ») n'existe pas dans le Code officiel géographique {vintage}.",
+        "Commune code “{value}” (“{field}”) does not exist in the official geography (COG {vintage}).",
+    ),
+    "commune-merged": (
+        "Le code « {value} » (« {field} ») désigne une ancienne commune ({former}), devenue {name} "
+        "(code {current}). Utilisez le code {current}.",
+        "Code “{value}” (“{field}”) is a former commune ({former}), now {name} (code {current}). "
+        "Use code {current}.",
+    ),
+    "rule-date-order": (
+        "« {field} » ({value}) est antérieure à « {other} » ({other_value}).",
+        "“{field}” ({value}) is before “{other}” ({other_value}).",
+    ),
+    "rule-required-if": (
+        "« {field} » est obligatoire quand {condition}.",
+        "“{field}” is required when {condition}.",
+    ),
+    "duplicate-key": (
+        "La clé {key} apparaît plusieurs fois (déjà à la ligne {first_row}).",
+        "Key {key} appears more than once (first at row {first_row}).",
+    ),
+    "foreign-key": (
+        "L'expérience « {value} » citée ici n'est décrite ni dans ce dépôt ni dans le registre.",
+        "Experience “{value}” referred to here is described neither in this submission nor in the registry.",
+    ),
+    # Rows and columns
+    "blank-row": ("La ligne est vide.", "The row is empty."),
+    "extra-cell": (
+        "La ligne a {count} cellule(s) de plus que l'en-tête : un séparateur en trop dans une valeur ?",
+        "The row has {count} more cell(s) than the header: a stray separator inside a value?",
+    ),
+    "missing-cell": (
+        "La ligne a {count} cellule(s) de moins que l'en-tête.",
+        "The row has {count} fewer cell(s) than the header.",
+    ),
+    "missing-column": (
+        "La colonne obligatoire « {name} » ({field}) est absente.",
+        "Required column “{name}” ({field}) is missing.",
+    ),
+    "unknown-column": (
+        "La colonne « {name} » ne fait pas partie du standard.{hint}",
+        "Column “{name}” is not part of the standard.{hint}",
+    ),
+    "duplicate-column": (
+        "La colonne « {name} » apparaît plusieurs fois.",
+        "Column “{name}” appears more than once.",
+    ),
+    "blank-column-name": (
+        "La colonne n° {position} n'a pas de nom.",
+        "Column {position} has no name.",
+    ),
+    # Files
+    "encoding-error": (
+        "Le fichier n'est lisible dans aucun encodage connu (UTF-8, Windows-1252). {detail}",
+        "The file cannot be read in any known encoding (UTF-8, Windows-1252). {detail}",
+    ),
+    "unreadable-file": ("Le fichier n'a pas pu être lu : {detail}", "The file could not be read: {detail}"),
+    "file-too-large": (
+        "Le fichier fait {size}, au-delà de la limite de {limit}.",
+        "The file is {size}, over the {limit} limit.",
+    ),
+    "cell-too-large": (
+        "Une cellule dépasse {limit} caractères : le fichier est peut-être mal délimité.",
+        "A cell is over {limit} characters: the file may be badly delimited.",
+    ),
+    "too-many-rows": (
+        "Le fichier a plus de {limit} lignes, la limite autorisée.",
+        "The file has more than {limit} rows, the allowed limit.",
+    ),
+    "unsupported-format": (
+        "Format non pris en charge : {detail}. Formats acceptés : CSV, XLSX, JSON, dossier ou datapackage.json.",
+        "Unsupported format: {detail}. Accepted: CSV, XLSX, JSON, a folder or a datapackage.json.",
+    ),
+    "unknown-resource": (
+        "Impossible de savoir quelle table du standard contient « {name} » : {detail}",
+        "Cannot tell which table of the standard “{name}” holds: {detail}",
+    ),
+    "missing-main-table": (
+        "Le dépôt ne contient pas la table « experiences », nécessaire pour les lignes de « {name} ».",
+        "The submission lacks the “experiences” table, needed for the rows of “{name}”.",
+    ),
+    "empty-file": ("Le fichier ne contient aucune ligne de données.", "The file holds no data row."),
+    # Notes on what was detected (severity info)
+    "detected": ("{detail}", "{detail}"),
+}
+
+FRICTIONLESS: dict[str, str | None] = {
+    "missing-value": "constraint-error",
+    "type-error": "type-error",
+    "pattern-mismatch": "constraint-error",
+    "enum-mismatch": "constraint-error",
+    "list-item-invalid": "constraint-error",
+    "too-long": "constraint-error",
+    "too-short": "constraint-error",
+    "out-of-range": "constraint-error",
+    "duplicate-key": "primary-key",
+    "foreign-key": "foreign-key",
+    "blank-row": "blank-row",
+    "extra-cell": "extra-cell",
+    "missing-cell": "missing-cell",
+    "missing-column": "missing-label",
+    "unknown-column": "extra-label",
+    "duplicate-column": "duplicate-label",
+    "blank-column-name": "blank-label",
+}
+
+
+def render(code: str, params: dict[str, str], lang: str = "fr") -> str:
+    fr, en = MESSAGES[code]
+    template = en if lang == "en" else fr
+    return template.format_map(_Default(params))
+
+
+class _Default(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"

@@ -1,0 +1,151 @@
+"""Validation reports: what is wrong, where, in plain French (or English), and as stable JSON."""
+
+from __future__ import annotations
+
+from collections import Counter
+import dataclasses as dc
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from registry.validation.messages import FRICTIONLESS, MESSAGES, render
+
+Severity = Literal["error", "warning", "info"]
+DEFAULT_MAX_PER_CODE = 100
+
+
+@dataclass(frozen=True)
+class Issue:
+    code: str
+    severity: Severity = "error"
+    resource: str | None = None
+    row: int | None = None
+    field: str | None = None
+    value: str | None = None
+    params: dict[str, str] = dc.field(default_factory=dict, compare=False, hash=False)
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.code not in MESSAGES:
+            raise ValueError(f"unknown issue code {self.code!r}")
+
+    def message(self, lang: str = "fr") -> str:
+        params = {"value": _short(self.value), **self.params}
+        if lang == "en":
+            params |= {k[:-3]: v for k, v in self.params.items() if k.endswith("_en")}
+        params.setdefault("field", self.field or "")
+        return render(self.code, params, lang)
+
+    @property
+    def frictionless_type(self) -> str | None:
+        return FRICTIONLESS.get(self.code)
+
+    def to_dict(self, lang: str = "fr") -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "resource": self.resource,
+            "source": self.source,
+            "row": self.row,
+            "field": self.field,
+            "value": self.value,
+            "message": self.message(lang),
+        }
+
+
+def _short(value: str | None, limit: int = 120) -> str:
+    if value is None:
+        return ""
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+@dataclass
+class Report:
+    """Issues found, bounded per (resource, code) so that a huge bad file gives a readable report."""
+
+    max_per_code: int = DEFAULT_MAX_PER_CODE
+    issues: list[Issue] = dc.field(default_factory=list)
+    counts: Counter[tuple[str, str, str]] = dc.field(default_factory=Counter)
+    rows: Counter[str] = dc.field(default_factory=Counter)
+
+    def add(self, issue: Issue) -> None:
+        key = (issue.severity, issue.resource or "", issue.code)
+        self.counts[key] += 1
+        if self.counts[key] <= self.max_per_code:
+            self.issues.append(issue)
+
+    def note(self, detail: str, source: str | None = None, resource: str | None = None) -> None:
+        self.add(Issue("detected", "info", resource=resource, source=source, params={"detail": detail}))
+
+    def extend(self, other: Report) -> None:
+        for issue in other.issues:
+            self.add(issue)
+        for key, count in other.counts.items():
+            kept = sum(
+                1 for i in other.issues if (i.severity, i.resource or "", i.code) == key
+            )
+            self.counts[key] += count - kept
+        self.rows.update(other.rows)
+
+    def count(self, severity: Severity = "error") -> int:
+        return sum(n for (sev, _, _), n in self.counts.items() if sev == severity)
+
+    @property
+    def valid(self) -> bool:
+        return self.count("error") == 0
+
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    def truncated(self) -> dict[str, int]:
+        """For each (resource, code) with more issues than were kept, how many in all."""
+        return {
+            f"{res}:{code}" if res else code: n
+            for (_, res, code), n in self.counts.items()
+            if n > self.max_per_code
+        }
+
+    def to_dict(self, lang: str = "fr") -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "error_count": self.count("error"),
+            "warning_count": self.count("warning"),
+            "rows_checked": dict(self.rows),
+            "counts": {
+                f"{res}:{code}" if res else code: n for (sev, res, code), n in self.counts.items()
+                if sev != "info"
+            },
+            "truncated": self.truncated(),
+            "issues": [i.to_dict(lang) for i in self.issues],
+        }
+
+    def to_text(self, lang: str = "fr") -> str:
+        en = lang == "en"
+        lines: list[str] = []
+        for issue in self.issues:
+            lines.append(_line(issue, en) + issue.message(lang))
+        total = self.count("error")
+        if total:
+            head = f"{total} error(s)" if en else f"{total} erreur(s)"
+        else:
+            head = "Valid." if en else "Valide."
+        lines.append(head)
+        for key, n in self.truncated().items():
+            shown = self.max_per_code
+            lines.append(
+                f"  {key}: {n} in all, first {shown} shown" if en
+                else f"  {key} : {n} en tout, les {shown} premières affichées"
+            )
+        return "\n".join(lines)
+
+
+def _line(issue: Issue, en: bool) -> str:
+    tag = {"error": "ERREUR", "warning": "ATTENTION", "info": "NOTE"}[issue.severity]
+    if en:
+        tag = issue.severity.upper()
+    where = [issue.source or issue.resource or ""]
+    if issue.row is not None:
+        where.append(f"{'row' if en else 'ligne'} {issue.row}")
+    if issue.field:
+        where.append(f"{'column' if en else 'colonne'} {issue.field}")
+    place = ", ".join(w for w in where if w)
+    return f"{tag} [{issue.code}] {place + ' : ' if place and not en else place + ': ' if place else ''}"

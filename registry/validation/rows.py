@@ -1,0 +1,181 @@
+"""Row checks by pydantic models built at run time from the Table Schemas.
+
+Semantics follow frictionless (the reference): the same parsing of integers, numbers and dates,
+the same anchored patterns, `""` as the only missing value. Checks frictionless does not make
+(SIREN checksum, non-finite numbers) have codes of their own (see `messages.FRICTIONLESS`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
+
+from registry.standard import FieldSpec, TableSpec
+
+CONFIG = ConfigDict(extra="ignore", regex_engine="python-re", hide_input_in_errors=True)
+
+CellError = tuple[str, str, dict[str, str]]  # field name, code, params
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _type_error(kind: str) -> PydanticCustomError:
+    return PydanticCustomError("type-error", "{kind}", {"kind": kind})
+
+
+def _bounds(spec: FieldSpec, value: Decimal | int) -> None:
+    if spec.minimum is not None and value < spec.minimum:
+        raise PydanticCustomError("out-of-range", "min", {"kind": "min"})
+    if spec.maximum is not None and value > spec.maximum:
+        raise PydanticCustomError("out-of-range", "max", {"kind": "max"})
+
+
+def _integer(spec: FieldSpec) -> Callable[[str], int]:
+    def parse(cell: str) -> int:
+        try:
+            value = int(cell.strip())
+        except ValueError:
+            raise _type_error("integer") from None
+        _bounds(spec, value)
+        return value
+
+    return parse
+
+
+def _number(spec: FieldSpec) -> Callable[[str], Decimal]:
+    def parse(cell: str) -> Decimal:
+        try:
+            value = Decimal(cell.strip())
+        except (InvalidOperation, ValueError):
+            raise _type_error("number") from None
+        if not value.is_finite():
+            raise PydanticCustomError("not-finite", "not finite")
+        _bounds(spec, value)
+        return value
+
+    return parse
+
+
+def _date(cell: str) -> dt.date:
+    try:
+        return dt.datetime.strptime(cell, "%Y-%m-%d").date()
+    except ValueError:
+        raise _type_error("date") from None
+
+
+def _luhn(cell: str) -> str:
+    if not luhn_ok(cell):
+        raise PydanticCustomError("siren-checksum", "checksum")
+    return cell
+
+
+def annotation(spec: FieldSpec) -> Any:
+    """The pydantic type of one field; most checks run in pydantic-core, not in Python."""
+    if spec.type == "integer":
+        return Annotated[int, BeforeValidator(_integer(spec))]
+    if spec.type == "number":
+        return Annotated[Decimal, BeforeValidator(_number(spec))]
+    if spec.type == "date":
+        return Annotated[dt.date, BeforeValidator(_date)]
+    if spec.enum:
+        return Literal[spec.enum]
+    base: Any = Annotated[str, StringConstraints(
+        pattern=f"^{spec.pattern}$" if spec.pattern else None,
+        min_length=spec.min_length, max_length=spec.max_length)]
+    if "luhn" in spec.checks:
+        base = Annotated[base, AfterValidator(_luhn)]
+    return base
+
+
+def build_model(table: TableSpec) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for i, spec in enumerate(table.fields):
+        ann = annotation(spec)
+        default = ... if spec.required else None
+        fields[f"f{i}"] = (ann if spec.required else ann | None, Field(default, alias=spec.name))
+    return create_model(f"Row_{table.name}", __config__=CONFIG, **fields)
+
+
+@dataclass
+class RowResult:
+    values: dict[str, Any] | None  # typed values, None when the row has errors
+    errors: list[CellError]
+
+
+class RowChecker:
+    """Checks rows of one table: a dict of non-empty cells in, typed values or cell errors out."""
+
+    def __init__(self, table: TableSpec) -> None:
+        self.table = table
+        self.model = build_model(table)
+        self.specs = table.by_name
+        self.names = {f"f{i}": s.name for i, s in enumerate(table.fields)}
+        self._item_res = {
+            s.name: re.compile(f"^{s.item_pattern}$") for s in table.fields if s.item_pattern
+        }
+
+    def check(self, cells: dict[str, str]) -> RowResult:
+        try:
+            obj = self.model.model_validate(cells)
+        except ValidationError as exc:
+            return RowResult(None, [self._error(e, cells) for e in exc.errors(include_url=False)])
+        return RowResult({self.names[k]: v for k, v in obj.__dict__.items()}, [])
+
+    def _error(self, err: Any, cells: dict[str, str]) -> CellError:
+        name = str(err["loc"][0])
+        spec = self.specs[name]
+        kind = err["type"]
+        value = cells.get(name, "")
+        params: dict[str, str] = {}
+        if kind == "missing":
+            return name, "missing-value", params
+        if kind == "literal_error":
+            return name, "enum-mismatch", params
+        if kind == "string_pattern_mismatch":
+            if spec.is_list:
+                params["item"] = self.bad_item(spec, value)
+                return name, "list-item-invalid", params
+            return name, "pattern-mismatch", params
+        if kind in ("string_too_long", "string_too_short"):
+            params["length"] = str(len(value))
+            params["limit"] = str(spec.max_length if kind == "string_too_long" else spec.min_length)
+            return name, "too-long" if kind == "string_too_long" else "too-short", params
+        if kind in ("type-error", "out-of-range"):
+            params["kind"] = str(err.get("ctx", {}).get("kind", ""))
+            return name, kind, params
+        if kind in ("not-finite", "siren-checksum"):
+            return name, kind, params
+        raise AssertionError(f"unmapped pydantic error {kind} on {name}")  # a schema feature not handled
+
+    def bad_item(self, spec: FieldSpec, value: str) -> str:
+        sep = spec.list_separator or "|"
+        for item in value.split(sep):
+            if spec.item_enum is not None and item not in spec.item_enum:
+                return item
+            if spec.name in self._item_res and not self._item_res[spec.name].match(item):
+                return item
+        return value

@@ -1,0 +1,192 @@
+"""Reading what a territory sends (CSV, XLSX, JSON, a folder, a datapackage.json) into raw tables.
+
+A raw table is a header and rows of strings, with the standard's table it belongs to.
+Problems with the file itself go to the report; nothing here checks cell values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry.standard import MAIN_RESOURCE, Standard
+from registry.validation import csvtext, tabular
+from registry.validation.report import Issue, Report
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+
+class SourceError(Exception):
+    """The input cannot be read at all; the issue says why."""
+
+    def __init__(self, issue: Issue) -> None:
+        super().__init__(issue.message())
+        self.issue = issue
+
+
+@dataclass
+class RawTable:
+    resource: str
+    source: str
+    header: list[str]
+    rows: Iterator[list[str]]
+    first_row: int = 2
+    decimal_comma: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_rows: int = 1_000_000
+
+
+def human_size(n: int) -> str:
+    for unit in ("octets", "Ko", "Mo", "Go"):
+        if n < 1024 or unit == "Go":
+            return f"{n:.0f} {unit}" if unit == "octets" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _fail(code: str, source: str, **params: str) -> SourceError:
+    return SourceError(Issue(code, source=source, params=params))
+
+
+def check_size(size: int, source: str, limits: Limits) -> None:
+    if size > limits.max_bytes:
+        raise _fail("file-too-large", source, size=human_size(size), limit=human_size(limits.max_bytes))
+
+
+def guess_resource(std: Standard, name: str, header: list[str], source: str) -> str:
+    """The standard table a file holds: by its name, else by its columns."""
+    stem = Path(name).stem.lower().replace("é", "e")
+    if stem in std.tables:
+        return stem
+    cols = {c.strip() for c in header}
+    scores = {t.name: len(cols & set(t.field_names)) for t in std.tables.values()}
+    best = max(scores, key=lambda n: (scores[n], n == MAIN_RESOURCE))
+    if scores[best] == 0:
+        raise _fail("unknown-resource", source, name=name, detail="aucune colonne du standard reconnue")
+    return best
+
+
+def table_from_bytes(std: Standard, data: bytes, name: str, report: Report, limits: Limits,
+                     resource: str | None = None) -> list[RawTable]:
+    """One uploaded file (CSV, XLSX or JSON), by its name and content."""
+    check_size(len(data), name, limits)
+    suffix = Path(name).suffix.lower()
+    if suffix == ".xlsx" or data[:4] == b"PK\x03\x04":
+        return tabular.read_xlsx(std, data, name, report, resource)
+    if suffix == ".json":
+        return read_json_bytes(std, data, name, report)
+    if suffix not in ("", ".csv", ".txt", ".tsv"):
+        raise _fail("unsupported-format", name, detail=f"extension {suffix}")
+    return [read_csv_bytes(std, data, name, report, resource)]
+
+
+def read_csv_bytes(std: Standard, data: bytes, name: str, report: Report,
+                   resource: str | None = None) -> RawTable:
+    try:
+        decoded = csvtext.decode(data)
+    except csvtext.DecodeError as exc:
+        raise _fail("encoding-error", name, detail=str(exc)) from None
+    text = decoded.text
+    if not text.strip():
+        raise _fail("empty-file", name)
+    known = {n for t in std.tables.values() for n in t.field_names}
+    delimiter = csvtext.sniff_delimiter(text, known)
+    rows = csvtext.read_rows(text, delimiter)
+    try:
+        header = next(iter(rows))
+    except Exception as exc:
+        raise _fail("unreadable-file", name, detail=str(exc)) from None
+    header = [h.strip() for h in header]
+    res = resource or guess_resource(std, name, header, name)
+    report.note(f"{decoded.describe()} ; séparateur : {csvtext.DELIMITER_NAMES[delimiter]}",
+                source=name, resource=res)
+    return RawTable(res, name, header, tabular.guarded(rows, name, report, res),
+                    decimal_comma=delimiter != ",")
+
+
+def read_json_bytes(std: Standard, data: bytes, name: str, report: Report) -> list[RawTable]:
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail("unreadable-file", name, detail=f"JSON invalide ({exc})") from None
+    return tabular.tables_from_json(std, doc, name)
+
+
+def read_path(std: Standard, target: str | Path, report: Report, limits: Limits | None = None) -> list[RawTable]:
+    """A file, a folder, a datapackage.json or an http(s) URL."""
+    limits = limits or Limits()
+    text = str(target)
+    if text.startswith(("http://", "https://")):
+        return read_url(std, text, report, limits)
+    path = Path(target)
+    if path.is_dir():
+        if (path / "datapackage.json").exists():
+            return read_datapackage(std, path / "datapackage.json", report, limits)
+        return read_folder(std, path, report, limits)
+    if not path.exists():
+        raise _fail("unreadable-file", text, detail="fichier introuvable")
+    if path.name.endswith("datapackage.json"):
+        return read_datapackage(std, path, report, limits)
+    check_size(path.stat().st_size, path.name, limits)
+    return table_from_bytes(std, path.read_bytes(), path.name, report, limits)
+
+
+def read_folder(std: Standard, folder: Path, report: Report, limits: Limits) -> list[RawTable]:
+    tables: list[RawTable] = []
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".csv", ".xlsx", ".json"))
+    if not files:
+        raise _fail("unsupported-format", folder.name, detail="dossier sans fichier CSV, XLSX ou JSON")
+    for path in files:
+        check_size(path.stat().st_size, path.name, limits)
+        tables.extend(table_from_bytes(std, path.read_bytes(), path.name, report, limits))
+    return tables
+
+
+def read_datapackage(std: Standard, path: Path, report: Report, limits: Limits) -> list[RawTable]:
+    try:
+        desc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8-sig"))
+        resources = desc["resources"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise _fail("unreadable-file", path.name, detail=f"datapackage.json invalide ({exc})") from None
+    tables: list[RawTable] = []
+    for res in resources:
+        name, rel = res.get("name", ""), res.get("path")
+        if name not in std.tables:
+            hint = difflib.get_close_matches(str(name), list(std.tables), n=1)
+            raise _fail("unknown-resource", path.name, name=str(name),
+                        detail=f"ressource inconnue{' (' + hint[0] + ' ?)' if hint else ''}")
+        if not isinstance(rel, str) or rel.startswith(("/", "http:", "https:")) or ".." in Path(rel).parts:
+            raise _fail("unreadable-file", path.name, detail=f"chemin de ressource refusé : {rel!r}")
+        file = path.parent / rel
+        if not file.is_file():
+            raise _fail("unreadable-file", rel, detail="fichier introuvable")
+        check_size(file.stat().st_size, rel, limits)
+        tables.extend(table_from_bytes(std, file.read_bytes(), rel, report, limits, resource=name))
+    return tables
+
+
+def read_url(std: Standard, url: str, report: Report, limits: Limits) -> list[RawTable]:
+    request = urllib.request.Request(url, headers={"User-Agent": "registre-rex/0.1"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            data = resp.read(limits.max_bytes + 1)
+            ctype = resp.headers.get_content_type()
+    except OSError as exc:
+        raise _fail("unreadable-file", url, detail=f"téléchargement impossible ({exc})") from None
+    check_size(len(data), url, limits)
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "download"
+    if name.endswith("datapackage.json"):
+        raise _fail("unsupported-format", url, detail="datapackage.json distant (téléchargez le dossier)")
+    if "." not in name:
+        name += {"application/json": ".json", "text/csv": ".csv"}.get(ctype, "")
+    return table_from_bytes(std, data, name, report, limits)

@@ -1,0 +1,177 @@
+"""Checking one raw table: its columns, then each row, then the rules between fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry.standard import FieldSpec, Rule, TableSpec
+from registry.validation.expected import expected, fold
+from registry.validation.report import Issue, Report
+from registry.validation.rows import RowChecker
+from registry.validation.sources import RawTable
+
+FRENCH_DECIMAL = re.compile(r"^\s*[-+]?\d{1,3}(?:[ \u00a0\u202f]\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
+SPACES = re.compile(r"[ \u00a0\u202f]")
+
+RowHook = Callable[[str, int, dict[str, Any], dict[str, str]], list[Issue]]
+
+
+@dataclass
+class CheckedTable:
+    resource: str
+    source: str
+    columns: list[str]
+    rows: list[dict[str, str]] = field(default_factory=list)
+    row_numbers: list[int] = field(default_factory=list)
+
+
+def issue(code: str, table: TableSpec, raw: RawTable, row: int | None, spec: FieldSpec | None,
+          value: str | None = None, params: dict[str, str] | None = None,
+          severity: str = "error") -> Issue:
+    params = dict(params or {})
+    if spec is not None:
+        params.setdefault("field", spec.title)
+        params.setdefault("field_en", spec.title_en or spec.title)
+        params["expected"] = expected(spec, code, value or "", params, en=False)
+        params["expected_en"] = expected(spec, code, value or "", params, en=True)
+    return Issue(code, severity, resource=table.name, row=row, field=spec.name if spec else None,  # type: ignore[arg-type]
+                 value=value, params=params, source=raw.source)
+
+
+def check_header(table: TableSpec, raw: RawTable, report: Report) -> bool:
+    """Columns are matched by name, in any order. False when a required column is missing."""
+    seen: set[str] = set()
+    known = set(table.field_names)
+    by_fold = {fold(n): n for n in table.field_names} | {fold(f.title): f.name for f in table.fields}
+    for pos, name in enumerate(raw.header, start=1):
+        if not name:
+            report.add(Issue("blank-column-name", resource=table.name, source=raw.source,
+                             params={"position": str(pos)}))
+        elif name in seen:
+            report.add(Issue("duplicate-column", resource=table.name, source=raw.source, field=name,
+                             params={"name": name}))
+        elif name not in known:
+            close = by_fold.get(fold(name)) or next(iter(difflib.get_close_matches(name, known, 1)), None)
+            hint = f" Vouliez-vous dire « {close} » ?" if close else ""
+            report.add(Issue("unknown-column", resource=table.name, source=raw.source, field=name,
+                             params={"name": name, "hint": hint,
+                                     "hint_en": f" Did you mean “{close}”?" if close else ""}))
+        seen.add(name)
+    ok = True
+    for spec in table.fields:
+        if spec.required and spec.name not in seen:
+            ok = False
+            report.add(Issue("missing-column", resource=table.name, source=raw.source, field=spec.name,
+                             params={"name": spec.name, "field": spec.title}))
+    return ok
+
+
+def _cells(table: TableSpec, raw: RawTable, row: list[str], number: int, report: Report,
+           numbers: set[str]) -> tuple[dict[str, str] | None, int]:
+    header = raw.header
+    if not row or all(c == "" for c in row):
+        report.add(Issue("blank-row", resource=table.name, row=number, source=raw.source))
+        return None, 0
+    if len(row) > len(header):
+        report.add(Issue("extra-cell", resource=table.name, row=number, source=raw.source,
+                         params={"count": str(len(row) - len(header))}))
+    elif len(row) < len(header):
+        specs = table.by_name
+        for name in header[len(row):]:
+            report.add(Issue("missing-cell", resource=table.name, row=number, source=raw.source,
+                             field=name, params={"count": str(len(header) - len(row)),
+                                                 "field": specs[name].title if name in specs else name}))
+    cells = {h: c for h, c in zip(header, row, strict=False) if c != ""}
+    converted = 0
+    if raw.decimal_comma:
+        for name in numbers & cells.keys():
+            if FRENCH_DECIMAL.match(cells[name]):
+                cells[name] = SPACES.sub("", cells[name]).strip().replace(",", ".")
+                converted += 1
+    return cells, converted
+
+
+def canonical(spec: FieldSpec, value: Any, text: str) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if spec.type == "integer":
+        return str(value)
+    return text.strip() if spec.type == "number" else text
+
+
+def rule_issues(table: TableSpec, raw: RawTable, number: int, values: dict[str, Any]) -> Iterator[Issue]:
+    specs = table.by_name
+    for rule in table.rules:
+        yield from _rule(rule, table, raw, number, values, specs)
+
+
+def _rule(rule: Rule, table: TableSpec, raw: RawTable, number: int, values: dict[str, Any],
+          specs: dict[str, FieldSpec]) -> Iterator[Issue]:
+    if rule.type == "not_before":
+        a, b = values.get(rule.fields[0]), values.get(rule.other or "")
+        if a is not None and b is not None and a < b:
+            spec, other = specs[rule.fields[0]], specs[rule.other or ""]
+            yield issue("rule-date-order", table, raw, number, spec, str(a), {
+                "other": other.title, "other_en": other.title_en, "other_value": str(b), "rule": rule.code})
+    elif rule.type == "required_if":
+        hits = [(f, values.get(f)) for f, allowed in rule.when.items() if values.get(f) in allowed]
+        if not hits:
+            return
+        f, v = hits[0]
+        cond_spec = specs[f]
+        condition = f"« {cond_spec.title} » vaut « {cond_spec.label(str(v))} »"
+        condition_en = f"“{cond_spec.title_en}” is “{cond_spec.label(str(v), 'en')}”"
+        for name in rule.fields:
+            if values.get(name) is None:
+                yield issue("rule-required-if", table, raw, number, specs[name], "", {
+                    "condition": condition, "condition_en": condition_en, "rule": rule.code})
+    else:
+        raise ValueError(f"unknown rule type {rule.type} in schema {table.name}")
+
+
+def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook | None = None,
+                max_rows: int = 1_000_000) -> CheckedTable:
+    """Checks every row; rows that pass are kept as canonical text cells, keyed by column."""
+    header_ok = check_header(table, raw, report)
+    checker = RowChecker(table)
+    specs = table.by_name
+    columns = [h for h in raw.header if h in specs]
+    numbers = {f.name for f in table.fields if f.type in ("number", "integer")}
+    out = CheckedTable(table.name, raw.source, columns)
+    converted = 0
+    for index, row in enumerate(raw.rows):
+        number = raw.first_row + index
+        if index >= max_rows:
+            report.add(Issue("too-many-rows", resource=table.name, source=raw.source,
+                             params={"limit": str(max_rows)}))
+            break
+        report.rows[table.name] += 1
+        cells, n_converted = _cells(table, raw, row, number, report, numbers)
+        converted += n_converted
+        if cells is None:
+            continue
+        result = checker.check(cells)
+        if result.values is None:
+            for name, code, params in result.errors:
+                if code == "missing-value" and name not in raw.header and not header_ok:
+                    continue  # already reported once, as a missing column
+                report.add(issue(code, table, raw, number, specs[name], cells.get(name, ""), params))
+            continue
+        problems = list(rule_issues(table, raw, number, result.values))
+        if hook is not None:
+            problems += hook(table.name, number, result.values, cells)
+        for p in problems:
+            report.add(p)
+        if any(p.severity == "error" for p in problems):
+            continue
+        out.rows.append({c: canonical(specs[c], result.values.get(c), cells.get(c, "")) for c in columns})
+        out.row_numbers.append(number)
+    if converted:
+        report.note(f"{converted} nombre(s) à virgule décimale lus comme des décimaux (ex. 12,5 = 12.5)",
+                    source=raw.source, resource=table.name)
+    return out
