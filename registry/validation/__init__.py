@@ -92,9 +92,9 @@ def _check_references(checked: dict[str, CheckedTable], report: Report, known_id
 
 
 def validate_path(target: str | Path, std: Standard | None = None, known_ids: KnownIds | None = None,
-                  limits: Limits | None = None) -> Submission:
+                  limits: Limits | None = None, report: Report | None = None) -> Submission:
     std = std or get_standard()
-    report = Report()
+    report = report or Report()
     try:
         raws = read_path(std, target, report, limits)
     except SourceError as exc:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
 import dataclasses as dc
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from registry.validation.messages import FRICTIONLESS, MESSAGES, render
 
 Severity = Literal["error", "warning", "info"]
 DEFAULT_MAX_PER_CODE = 100
+PROGRESS_EVERY = 5000
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Report:
     issues: list[Issue] = dc.field(default_factory=list)
     counts: Counter[tuple[str, str, str]] = dc.field(default_factory=Counter)
     rows: Counter[str] = dc.field(default_factory=Counter)
+    progress: Callable[[str, int], None] | None = None  # called every PROGRESS_EVERY rows of a table
 
     def add(self, issue: Issue) -> None:
         key = (issue.severity, issue.resource or "", issue.code)
@@ -75,16 +78,6 @@ class Report:
 
     def note(self, detail: str, source: str | None = None, resource: str | None = None) -> None:
         self.add(Issue("detected", "info", resource=resource, source=source, params={"detail": detail}))
-
-    def extend(self, other: Report) -> None:
-        for issue in other.issues:
-            self.add(issue)
-        for key, count in other.counts.items():
-            kept = sum(
-                1 for i in other.issues if (i.severity, i.resource or "", i.code) == key
-            )
-            self.counts[key] += count - kept
-        self.rows.update(other.rows)
 
     def count(self, severity: Severity = "error") -> int:
         return sum(n for (sev, _, _), n in self.counts.items() if sev == severity)

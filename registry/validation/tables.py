@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from registry.csvsafe import unescape
 from registry.standard import FieldSpec, Rule, TableSpec
 from registry.validation.expected import expected, fold
-from registry.validation.report import Issue, Report
+from registry.validation.report import PROGRESS_EVERY, Issue, Report
 from registry.validation.rows import RowChecker
 from registry.validation.sources import RawTable
 
@@ -56,7 +57,7 @@ def check_header(table: TableSpec, raw: RawTable, report: Report) -> bool:
             report.add(Issue("duplicate-column", resource=table.name, source=raw.source, field=name,
                              params={"name": name}))
         elif name not in known:
-            close = by_fold.get(fold(name)) or next(iter(difflib.get_close_matches(name, known, 1)), None)
+            close = by_fold.get(fold(name)) or next(iter(difflib.get_close_matches(name, known, 1, 0.75)), None)
             hint = f" Vouliez-vous dire « {close} » ?" if close else ""
             report.add(Issue("unknown-column", resource=table.name, source=raw.source, field=name,
                              params={"name": name, "hint": hint,
@@ -72,7 +73,7 @@ def check_header(table: TableSpec, raw: RawTable, report: Report) -> bool:
 
 
 def _cells(table: TableSpec, raw: RawTable, row: list[str], number: int, report: Report,
-           numbers: set[str]) -> tuple[dict[str, str] | None, int]:
+           numbers: set[str], texts: set[str]) -> tuple[dict[str, str] | None, int]:
     header = raw.header
     if not row or all(c == "" for c in row):
         report.add(Issue("blank-row", resource=table.name, row=number, source=raw.source))
@@ -87,6 +88,9 @@ def _cells(table: TableSpec, raw: RawTable, row: list[str], number: int, report:
                              field=name, params={"count": str(len(header) - len(row)),
                                                  "field": specs[name].title if name in specs else name}))
     cells = {h: c for h, c in zip(header, row, strict=False) if c != ""}
+    for name in texts & cells.keys():
+        if cells[name][0] == "'":
+            cells[name] = unescape(cells[name])
     converted = 0
     if raw.decimal_comma:
         for name in numbers & cells.keys():
@@ -142,6 +146,7 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
     specs = table.by_name
     columns = [h for h in raw.header if h in specs]
     numbers = {f.name for f in table.fields if f.type in ("number", "integer")}
+    texts = {f.name for f in table.fields if f.type == "string"}
     out = CheckedTable(table.name, raw.source, columns)
     converted = 0
     for index, row in enumerate(raw.rows):
@@ -151,7 +156,9 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
                              params={"limit": str(max_rows)}))
             break
         report.rows[table.name] += 1
-        cells, n_converted = _cells(table, raw, row, number, report, numbers)
+        if report.progress and index % PROGRESS_EVERY == PROGRESS_EVERY - 1:
+            report.progress(table.name, index + 1)
+        cells, n_converted = _cells(table, raw, row, number, report, numbers, texts)
         converted += n_converted
         if cells is None:
             continue

@@ -1,0 +1,189 @@
+"""The single write path. Form, upload, API, harvest and CLI all call `publish` (or `withdraw`).
+
+publish = validate the whole submission, then in ONE transaction, for each experience: merge with
+its current record, add an immutable revision (unless the content is unchanged), update the current
+state, and add an outbox event. Invalid input is refused whole with its report; nothing stored changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.db import Experience, Organisation, OutboxEvent, Revision
+from registry.geo import get_geography
+from registry.records import Record, content_hash, merge
+from registry.standard import KEY_FIELD, MAIN_RESOURCE, Standard, get_standard
+from registry.store import Registry
+from registry.validation import Limits, Submission, validate_bytes, validate_path, validate_tables
+from registry.validation.report import Report
+from registry.validation.sources import RawTable
+
+Channel = Literal["form", "upload", "api", "harvest", "cli"]
+CHANNELS: tuple[str, ...] = ("form", "upload", "api", "harvest", "cli")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    channel: Channel
+    actor: str | None = None
+    source_url: str | None = None
+    source_name: str | None = None
+    comment: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.channel not in CHANNELS:
+            raise ValueError(f"unknown channel {self.channel!r}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: str
+    action: Literal["created", "updated", "unchanged", "withdrawn", "restored"]
+    revision: int
+
+
+@dataclass
+class PublishResult:
+    report: Report
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return self.report.valid
+
+    def count(self, action: str) -> int:
+        return sum(1 for o in self.outcomes if o.action == action)
+
+
+class WithdrawError(ValueError):
+    pass
+
+
+def known_ids(registry: Registry):
+    def lookup(ids: set[str]) -> set[str]:
+        with registry.session() as s:
+            rows = s.scalars(select(Experience.id).where(Experience.id.in_(ids), Experience.status == "published"))
+            return set(rows)
+
+    return lookup
+
+
+def _limits(registry: Registry) -> Limits:
+    return Limits(max_bytes=registry.settings.max_upload_bytes, max_rows=registry.settings.max_rows)
+
+
+def publish_path(registry: Registry, target: str | Path, prov: Provenance,
+                 report: Report | None = None) -> PublishResult:
+    sub = validate_path(target, known_ids=known_ids(registry), limits=_limits(registry), report=report)
+    return publish(registry, sub, prov)
+
+
+def publish_bytes(registry: Registry, data: bytes, name: str, prov: Provenance) -> PublishResult:
+    sub = validate_bytes(data, name, known_ids=known_ids(registry), limits=_limits(registry))
+    return publish(registry, sub, prov)
+
+
+def publish_tables(registry: Registry, raws: list[RawTable], prov: Provenance) -> PublishResult:
+    sub = validate_tables(raws, known_ids=known_ids(registry), limits=_limits(registry))
+    return publish(registry, sub, prov)
+
+
+def publish(registry: Registry, sub: Submission, prov: Provenance, std: Standard | None = None) -> PublishResult:
+    std = std or get_standard()
+    result = PublishResult(sub.report)
+    if not sub.valid:
+        return result
+    main = {r[KEY_FIELD]: r for r in sub.tables[MAIN_RESOURCE].rows} if MAIN_RESOURCE in sub.tables else {}
+    grouped: dict[str, dict[str, list[dict[str, str]]]] = {}
+    for name, table in sub.tables.items():
+        if name == MAIN_RESOURCE:
+            continue
+        for row in table.rows:
+            grouped.setdefault(row[KEY_FIELD], {}).setdefault(name, []).append(row)
+    child_tables = [n for n in sub.tables if n != MAIN_RESOURCE]
+    with registry.session() as s:
+        for exp_id in sub.experience_ids():
+            children = {t: grouped.get(exp_id, {}).get(t, []) for t in child_tables}
+            result.outcomes.append(_upsert(registry, s, std, exp_id, main.get(exp_id), children, prov))
+    return result
+
+
+def _upsert(registry: Registry, s: Session, std: Standard, exp_id: str, main_row: dict[str, str] | None,
+            children: dict[str, list[dict[str, str]]], prov: Provenance) -> Outcome:
+    current = s.get(Experience, exp_id, with_for_update=True)
+    record = merge(std, current.record if current else None, main_row, children)
+    digest = content_hash(record)
+    if current is not None and current.status == "published" and current.content_hash == digest:
+        return Outcome(exp_id, "unchanged", current.revision)
+    if current is None:
+        action = "create"
+    else:
+        action = "restore" if current.status == "withdrawn" else "update"
+    exp = _project(registry, s, current, exp_id, record, digest)
+    rev = _revision(registry, s, std, exp, action, prov, record, digest)
+    s.add(OutboxEvent(experience_id=exp_id, revision_id=rev.id, event="upsert", created_at=rev.created_at))
+    label = {"create": "created", "update": "updated", "restore": "restored"}[action]
+    return Outcome(exp_id, label, rev.number)  # type: ignore[arg-type]
+
+
+def _project(registry: Registry, s: Session, exp: Experience | None, exp_id: str, record: Record,
+             digest: str) -> Experience:
+    """The current-state row, rebuilt from the record (and the geography it derives from)."""
+    row = record[MAIN_RESOURCE]
+    now = registry.clock()
+    org = s.get(Organisation, row["siren_porteur"])
+    if org is None:
+        s.add(Organisation(siren=row["siren_porteur"], nom=row["nom_porteur"], type_porteur=row["type_porteur"],
+                           created_at=now))
+    else:
+        org.nom, org.type_porteur = row["nom_porteur"], row["type_porteur"]
+    if exp is None:
+        exp = Experience(id=exp_id, revision=0, created_at=now)
+        s.add(exp)
+    commune = get_geography().commune(row["code_insee_commune"])
+    exp.siren_porteur = row["siren_porteur"]
+    exp.status, exp.withdrawn_reason = "published", None
+    for name in ("intitule", "domaine", "phase", "statut", "resultat", "code_insee_commune", "date_debut",
+                 "date_maj"):
+        setattr(exp, name, row[name])
+    exp.date_fin = row["date_fin"] or None
+    exp.departement = commune.departement if commune else None
+    exp.region = commune.region if commune else None
+    exp.content_hash, exp.record, exp.updated_at = digest, record, now
+    return exp
+
+
+def _revision(registry: Registry, s: Session, std: Standard, exp: Experience, action: str, prov: Provenance,
+              record: Record, digest: str) -> Revision:
+    exp.revision += 1
+    rev = Revision(experience_id=exp.id, number=exp.revision, action=action, channel=prov.channel,
+                   actor=prov.actor, source_url=prov.source_url, source_name=prov.source_name,
+                   comment=prov.comment, standard_version=std.version, content_hash=digest, record=record,
+                   created_at=registry.clock())
+    s.add(rev)
+    s.flush()
+    return rev
+
+
+def withdraw(registry: Registry, exp_id: str, reason: str, prov: Provenance) -> Outcome:
+    """A tombstone with a reason: the experience leaves the published set, its history stays."""
+    reason = reason.strip()
+    if len(reason) < 10:
+        raise WithdrawError("Indiquez la raison du retrait (10 caractères au moins).")
+    std = get_standard()
+    with registry.session() as s:
+        exp = s.get(Experience, exp_id, with_for_update=True)
+        if exp is None:
+            raise WithdrawError(f"L'expérience {exp_id} n'existe pas dans le registre.")
+        if exp.status == "withdrawn":
+            raise WithdrawError(f"L'expérience {exp_id} est déjà retirée.")
+        prov = Provenance(prov.channel, prov.actor, prov.source_url, prov.source_name, reason)
+        exp.status, exp.withdrawn_reason, exp.updated_at = "withdrawn", reason, registry.clock()
+        rev = _revision(registry, s, std, exp, "withdraw", prov, exp.record, exp.content_hash)
+        s.add(OutboxEvent(experience_id=exp_id, revision_id=rev.id, event="withdraw", created_at=rev.created_at))
+        return Outcome(exp_id, "withdrawn", rev.number)
