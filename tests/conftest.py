@@ -1,0 +1,95 @@
+"""Shared fixtures: a fresh real database per test (SQLite, and PostgreSQL started by the suite itself),
+a controllable clock, the Flask app.
+
+Storage tests take the `registry` fixture and run once per backend. PostgreSQL and Chromium are started
+by the tests; when they are missing the tests skip locally and FAIL in CI (REGISTRY_REQUIRE_SERVICES=1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from registry.config import load_settings
+from registry.store import Registry
+from tests.services import PostgresServer, ServiceUnavailable, services_required, start_postgres
+
+ROOT = Path(__file__).resolve().parents[1]
+_db_counter = itertools.count()
+
+
+class Clock:
+    """A clock the test sets and moves; the registry stamps revisions with it."""
+
+    def __init__(self, start: dt.datetime = dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def set(self, day: str) -> None:
+        self.now = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+def unavailable(what: str, exc: Exception) -> None:
+    if services_required():
+        pytest.fail(f"{what} is required here (REGISTRY_REQUIRE_SERVICES=1) and unavailable: {exc}")
+    pytest.skip(f"{what} unavailable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer | None]:
+    try:
+        server = start_postgres(tmp_path_factory.mktemp("pg"))
+    except ServiceUnavailable as exc:
+        server = None
+        error = exc
+    if server is None:
+        yield None
+        if services_required():
+            raise RuntimeError(f"PostgreSQL unavailable: {error}")
+        return
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def _make_registry(url: str, home: Path, clock: Clock) -> Registry:
+    reg = Registry(load_settings(home=str(home), database_url=url), clock=clock)
+    reg.migrate()
+    return reg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Registry]:
+    """A fresh, migrated, empty registry on each backend."""
+    if request.param == "sqlite":
+        url = ""
+    else:
+        server: PostgresServer | None = request.getfixturevalue("postgres")
+        if server is None:
+            unavailable("PostgreSQL", RuntimeError("no server could be started"))
+        assert server is not None
+        url = server.create_database(f"t{next(_db_counter)}_{abs(hash(request.node.nodeid)) % 10**8}")
+    reg = _make_registry(url, tmp_path / "instance", clock)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def sqlite_registry(tmp_path: Path, clock: Clock) -> Iterator[Registry]:
+    """For tests about files and pages rather than storage: SQLite only."""
+    reg = _make_registry("", tmp_path / "instance", clock)
+    yield reg
+    reg.close()
