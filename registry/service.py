@@ -140,6 +140,7 @@ def _project(registry: Registry, s: Session, exp: Experience | None, exp_id: str
     if org is None:
         s.add(Organisation(siren=row["siren_porteur"], nom=row["nom_porteur"], type_porteur=row["type_porteur"],
                            created_at=now))
+        s.flush()
     else:
         org.nom, org.type_porteur = row["nom_porteur"], row["type_porteur"]
     if exp is None:
