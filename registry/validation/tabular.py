@@ -84,7 +84,7 @@ def tables_from_json(std: Standard, doc: Any, source: str) -> list[RawTable]:
 
     A nested record is an experience's fields with its child rows under the child table names.
     """
-    from registry.validation.sources import SourceError
+    from registry.validation.sources import RawTable, SourceError
 
     if isinstance(doc, dict) and any(isinstance(doc.get(t), list) for t in std.tables) \
             and MAIN_RESOURCE in doc and isinstance(doc[MAIN_RESOURCE], list):
