@@ -19,7 +19,7 @@ from registry.geo import get_geography
 from registry.records import Record, content_hash, merge
 from registry.standard import KEY_FIELD, MAIN_RESOURCE, Standard, get_standard
 from registry.store import Registry
-from registry.validation import Limits, Submission, validate_bytes, validate_path, validate_tables
+from registry.validation import KnownIds, Limits, Submission, validate_bytes, validate_path, validate_tables
 from registry.validation.report import Report
 from registry.validation.sources import RawTable
 

@@ -16,17 +16,17 @@ from openpyxl import Workbook
 from registry.queries import list_experiences
 from registry.service import Provenance, publish_bytes
 from registry.store import Registry
-from registry.validation import Limits, validate_bytes, validate_path
+from registry.validation import Limits, Submission, validate_bytes, validate_path
 from tests.helpers import children, csv_bytes, example
 
 PARIS = "217500016-2023-001"
 
 
-def codes(sub) -> set[tuple[str, str | None]]:  # noqa: ANN001
+def codes(sub: Submission) -> set[tuple[str, str | None]]:
     return {(i.code, i.field) for i in sub.report.errors()}
 
 
-def notes(sub) -> str:  # noqa: ANN001
+def notes(sub: Submission) -> str:
     return " ".join(i.message() for i in sub.report.issues if i.code == "detected")
 
 
