@@ -64,7 +64,7 @@ class WithdrawError(ValueError):
     pass
 
 
-def known_ids(registry: Registry):
+def known_ids(registry: Registry) -> KnownIds:
     def lookup(ids: set[str]) -> set[str]:
         with registry.session() as s:
             rows = s.scalars(select(Experience.id).where(Experience.id.in_(ids), Experience.status == "published"))
