@@ -66,8 +66,7 @@ def _check_keys(std: Standard, checked: dict[str, CheckedTable], report: Report)
         if not pk:
             continue
         first: dict[tuple[str, ...], int] = {}
-        for row, number in zip(table.rows, table.row_numbers, strict=True):
-            key = tuple(row.get(k, "") for k in pk)
+        for key, number in table.keys:
             if key in first:
                 report.add(Issue("duplicate-key", resource=name, row=number, field=pk[0], value=" / ".join(key),
                                  params={"key": " / ".join(key), "first_row": str(first[key])},

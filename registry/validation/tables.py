@@ -29,6 +29,7 @@ class CheckedTable:
     columns: list[str]
     rows: list[dict[str, str]] = field(default_factory=list)
     row_numbers: list[int] = field(default_factory=list)
+    keys: list[tuple[tuple[str, ...], int]] = field(default_factory=list)  # primary key of every row, valid or not
 
 
 def issue(code: str, table: TableSpec, raw: RawTable, row: int | None, spec: FieldSpec | None,
@@ -100,6 +101,16 @@ def _cells(table: TableSpec, raw: RawTable, row: list[str], number: int, report:
     return cells, converted
 
 
+def _key_part(spec: FieldSpec, text: str) -> str:
+    """A key cell as compared for uniqueness: integers by value (frictionless compares typed values)."""
+    if spec.type == "integer":
+        try:
+            return str(int(text.strip()))
+        except ValueError:
+            return text
+    return text
+
+
 def canonical(spec: FieldSpec, value: Any, text: str) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -162,6 +173,8 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
         converted += n_converted
         if cells is None:
             continue
+        if table.primary_key and all(cells.get(k) for k in table.primary_key):
+            out.keys.append((tuple(_key_part(specs[k], cells.get(k, "")) for k in table.primary_key), number))
         result = checker.check(cells)
         if result.values is None:
             for name, code, params in result.errors:
