@@ -46,7 +46,8 @@ def test_import_export_import_gives_same_records_and_bytes(registry: Registry, t
     second = export_registry(second_registry, tmp_path / "export2")
     assert first.rows == second.rows and first.rows["experiences"] == 4
     for name in first.rows:
-        assert (tmp_path / "export1" / f"{name}.csv").read_bytes() == (tmp_path / "export2" / f"{name}.csv").read_bytes()
+        one, two = (tmp_path / d / f"{name}.csv" for d in ("export1", "export2"))
+        assert one.read_bytes() == two.read_bytes()
     assert published_records(registry) == published_records(second_registry)
     assert get_experience(second_registry, PARIS).main["impacts_negatifs"] == FORMULA
 
