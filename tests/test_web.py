@@ -1,0 +1,121 @@
+"""The site: pages and their JSON twins from the same data, escaping, languages; and a real Chromium."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.serving import make_server
+
+from registry.paths import SCHEMAS_DIR
+from registry.queries import get_experience
+from registry.service import Provenance, publish_bytes, publish_path
+from registry.store import Registry
+from registry.views import experience_json
+from tests.conftest import unavailable
+from tests.helpers import csv_bytes, example
+from tests.services import CHROMIUM_ARGS, ServiceUnavailable, chromium_path
+
+PARIS = "217500016-2023-001"
+SCRIPT = '<script>document.title="pwned"</script><img src=x onerror="document.title=\'pwned\'">'
+
+
+@pytest.fixture
+def app(sqlite_registry: Registry) -> Flask:
+    from web.app import create_app
+
+    assert publish_path(sqlite_registry, SCHEMAS_DIR / "datapackage.json", Provenance("cli")).accepted
+    hostile = {**example(PARIS), "intitule": "Capteurs " + SCRIPT[:60], "ce_qui_a_fonctionne": SCRIPT}
+    assert publish_bytes(sqlite_registry, csv_bytes([hostile]), "x.csv", Provenance("upload")).accepted
+    return create_app(sqlite_registry)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def test_index_lists_experiences_with_labels_from_the_schema(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert "4 expériences publiées" in page
+    assert "Mobilité et stationnement" in page  # a label read from the schema, not the code
+    assert '<html lang="fr">' in page
+
+
+def test_record_page_escapes_everything(client: FlaskClient) -> None:
+    page = client.get(f"/experiences/{PARIS}").get_data(as_text=True)
+    assert "<script>" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;document.title=&#34;pwned&#34;&lt;/script&gt;" in page
+
+
+def test_json_twin_is_the_same_data(client: FlaskClient, sqlite_registry: Registry) -> None:
+    expected = experience_json(get_experience(sqlite_registry, PARIS))
+    assert client.get(f"/api/experiences/{PARIS}").get_json() == expected
+    negotiated = client.get(f"/experiences/{PARIS}", headers={"Accept": "application/json"})
+    assert negotiated.get_json() == expected
+    assert expected["record"]["experiences"]["ce_qui_a_fonctionne"] == SCRIPT  # stored verbatim
+    revisions = client.get(f"/api/experiences/{PARIS}/revisions").get_json()
+    assert [r["action"] for r in revisions] == ["create", "update"]
+
+
+def test_api_list_and_pagination_bounds(client: FlaskClient) -> None:
+    data = client.get("/api/experiences?limit=2&offset=1").get_json()
+    assert data["count"] == 4 and len(data["results"]) == 2 and data["offset"] == 1
+    assert len(client.get("/api/experiences?limit=100000").get_json()["results"]) == 4
+    assert client.get("/api/experiences?limit=abc&offset=-5").status_code == 200
+
+
+def test_english_is_available(client: FlaskClient) -> None:
+    page = client.get(f"/experiences/{PARIS}?lang=en")
+    text = page.get_data(as_text=True)
+    assert '<html lang="en">' in text and "History" in text
+    assert "lang=en" in page.headers.get("Set-Cookie", "")
+    assert '<html lang="en">' in client.get("/").get_data(as_text=True)  # remembered
+
+
+def test_unknown_experience_is_a_404_page(client: FlaskClient) -> None:
+    resp = client.get("/experiences/000000000-0000-000")
+    assert resp.status_code == 404 and "Page introuvable" in resp.get_data(as_text=True)
+    assert client.get("/api/experiences/%3Cscript%3E").status_code == 404
+
+
+@pytest.fixture
+def live_url(app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_in_a_real_browser(live_url: str, tmp_path: Path) -> None:
+    try:
+        executable = chromium_path()
+        from playwright.sync_api import sync_playwright
+    except (ServiceUnavailable, ImportError) as exc:
+        unavailable("Chromium with Playwright", exc)
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(live_url + "/")
+            assert page.locator("h1").inner_text() == "Retours d'expérience"
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
+            page.get_by_role("link", name="Capteurs <script>", exact=False).click()
+            page.wait_for_url(f"**/experiences/{PARIS}")
+            assert page.title() != "pwned" and "Capteurs <script>" in page.title()
+            assert SCRIPT in page.locator("dd").all_inner_texts()
+            page.get_by_role("link", name="English").click()
+            assert page.locator("html").get_attribute("lang") == "en"
+            assert page.get_by_role("heading", name="History").is_visible()
+            page.screenshot(path=str(tmp_path / "experience.png"), full_page=True)
+        finally:
+            browser.close()
+    assert dialogs == []
