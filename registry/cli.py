@@ -105,10 +105,12 @@ def export(folder: Path, home: str | None) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(home: str | None, host: str, port: int) -> None:
     """Démarre le site web du registre."""
+    from registry import search
     from web.app import create_app
 
     reg = _registry(home)
     reg.migrate()
+    search.sync(reg)
     app = create_app(reg)
     click.echo(f"Registre en ligne : http://{host}:{port}/")
     app.run(host=host, port=port, debug=False)
@@ -130,7 +132,10 @@ def demo(ctx: click.Context, home: str | None, host: str, port: int, no_serve: b
     if not result.accepted:
         click.echo(result.report.to_text(), err=True)
         sys.exit(EXIT_INVALID)
-    click.echo(f"Données de démonstration : {len(result.outcomes)} expériences fictives chargées.")
+    from registry import search
+
+    search.sync(reg)
+    click.echo(f"Données de démonstration : {len(result.outcomes)} expériences fictives chargées et indexées.")
     if not no_serve:
         ctx.invoke(serve, home=home, host=host, port=port)
 
@@ -205,6 +210,40 @@ def withdraw(exp_id: str, reason: str, actor: str | None, home: str | None) -> N
     except WithdrawError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{exp_id} retirée (révision {out.revision}).")
+
+
+@main.command()
+@home_option
+@click.option("--rebuild", is_flag=True, help="Reconstruire l'index entier au lieu d'appliquer les changements.")
+def index(home: str | None, rebuild: bool) -> None:
+    """Met à jour l'index de recherche plein texte depuis la file des changements (outbox)."""
+    from registry import search
+
+    reg = _registry(home)
+    reg.migrate()
+    if rebuild:
+        click.echo(f"Index reconstruit : {search.rebuild(reg)} expérience(s).")
+    else:
+        click.echo(f"{search.sync(reg)} changement(s) appliqué(s) à l'index.")
+
+
+@main.command(name="search")
+@click.argument("text", default="")
+@click.option("--filter", "filters", multiple=True, metavar="CHAMP=CODE", help="Ex. --filter statut=abandonne")
+@click.option("--limit", default=20, show_default=True)
+@home_option
+def search_(text: str, filters: tuple[str, ...], limit: int, home: str | None) -> None:
+    """Recherche plein texte en français (racinisation, sans accents), avec filtres."""
+    from registry import search
+
+    reg = _registry(home)
+    reg.migrate()
+    search.sync(reg)
+    wanted = dict(f.split("=", 1) for f in filters if "=" in f)
+    results = search.search(reg, text, wanted, limit)
+    click.echo(f"{results.total} résultat(s)")
+    for hit in results.hits:
+        click.echo(f"{hit.id}  {hit.intitule}  ({hit.nom_porteur})")
 
 
 @main.group()

@@ -18,7 +18,7 @@ from tests.services import free_port
 
 PARIS = "217500016-2023-001"
 COMMANDS = ["init", "validate", "import", "export", "serve", "demo", "show", "history", "diff", "withdraw",
-            "schema"]
+            "schema", "index", "search"]
 
 
 def run(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -76,6 +76,10 @@ def test_import_history_diff_withdraw_export(tmp_path: Path) -> None:
     export = run(home, "export", str(tmp_path / "out")).stdout
     assert "experiences : 3" in export
     assert (tmp_path / "out" / "datapackage.json").exists()
+    found = run(home, "search", "éclairages").stdout
+    assert found.startswith("1 résultat(s)") and "213502388-2024-001" in found
+    assert run(home, "search", "--filter", "statut=abandonne").stdout.startswith("1 résultat(s)")
+    assert "3 expérience(s)" in run(home, "index", "--rebuild").stdout
     unknown = run(home, "show", "000000000-0000-000", ok=False)
     assert unknown.returncode != 0 and "inconnue" in unknown.stderr
 

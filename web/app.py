@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, g, jsonify, render_template, request
 
+from registry import search
 from registry.config import load_settings
 from registry.queries import NotFound, get_experience, history, list_experiences
 from registry.standard import MAIN_RESOURCE, get_standard
@@ -36,6 +37,9 @@ def create_app(registry: Registry | None = None, **settings: Any) -> Flask:
         resp.headers.setdefault("Content-Security-Policy", "default-src 'self'; style-src 'self'")
         return resp
 
+    app.jinja_env.filters["dict_with"] = lambda d, k, v: {**d, k: v}
+    app.jinja_env.filters["dict_without"] = lambda d, k: {x: y for x, y in d.items() if x != k}
+
     @app.context_processor
     def _helpers() -> dict[str, Any]:
         def label(table: str, field: str, code: str) -> str:
@@ -49,11 +53,26 @@ def create_app(registry: Registry | None = None, **settings: Any) -> Flask:
 
         return {"std": std, "label": label, "title": title, "lang": g.lang, "MAIN": MAIN_RESOURCE}
 
+    facets = search.facet_fields(std)
+
+    def _search() -> tuple[str, dict[str, str], int, search.Results]:
+        text = request.args.get("q", "")[:500]
+        filters = {k: request.args[k] for k in facets if request.args.get(k)}
+        page = max(request.args.get("page", 1, type=int) or 1, 1)
+        search.sync(reg)
+        return text, filters, page, search.search(reg, text, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+
     @app.get("/")
     def index() -> str:
-        page = max(request.args.get("page", 1, type=int) or 1, 1)
-        total, items = list_experiences(reg, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-        return render_template("index.html", items=items, total=total, page=page, size=PAGE_SIZE)
+        text, filters, page, results = _search()
+        return render_template("index.html", q=text, filters=filters, results=results, page=page, size=PAGE_SIZE,
+                               facets=facets)
+
+    @app.get("/api/search")
+    def api_search() -> Response:
+        text, filters, page, results = _search()
+        return jsonify({"q": text, "filters": filters, "page": page, "count": results.total,
+                        "results": [h.__dict__ for h in results.hits], "facets": results.facets})
 
     @app.get("/api/experiences")
     def api_list() -> Response:
