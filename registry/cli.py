@@ -13,6 +13,8 @@ from registry.paths import DEMO_DIR
 from registry.store import Registry
 
 EXIT_INVALID = 1
+# Local files named on the command line are trusted for size; uploads keep `max_upload_bytes`.
+LOCAL_MAX_BYTES = 1 << 40
 
 
 def _registry(home: str | None, database_url: str | None = None) -> Registry:
@@ -47,9 +49,10 @@ def init(home: str | None) -> None:
 @click.option("--max-errors", default=100, show_default=True, help="Erreurs détaillées par type et par table.")
 def validate(target: str, fmt: str, lang: str, max_errors: int) -> None:
     """Valide un fichier CSV/XLSX/JSON, un dossier, un datapackage.json ou une URL (sans rien enregistrer)."""
-    from registry.validation import validate_path
+    from registry.validation import Limits, validate_path
 
-    sub = validate_path(target)
+    limits = Limits(max_bytes=LOCAL_MAX_BYTES) if not target.startswith(("http://", "https://")) else None
+    sub = validate_path(target, limits=limits)
     sub.report.max_per_code = max_errors
     if fmt == "json":
         click.echo(json.dumps(sub.report.to_dict(lang), ensure_ascii=False, indent=2))
@@ -72,8 +75,12 @@ def import_(target: str, home: str | None, actor: str | None, comment: str | Non
     reg = _registry(home)
     reg.migrate()
     prov = Provenance("cli", actor=actor, source_name=str(target), comment=comment)
+    from registry.validation import Limits
+
     report = Report(progress=_progress if sys.stderr.isatty() else None)
-    result = publish_path(reg, target, prov, report)
+    local = not target.startswith(("http://", "https://"))
+    limits = Limits(max_bytes=LOCAL_MAX_BYTES, max_rows=reg.settings.max_rows) if local else None
+    result = publish_path(reg, target, prov, report, limits)
     if not result.accepted:
         click.echo(result.report.to_text(lang), err=True)
         click.echo("Rien n'a été enregistré." if lang == "fr" else "Nothing was stored.", err=True)

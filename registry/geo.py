@@ -162,6 +162,10 @@ class Geography:
     def __repr__(self) -> str:
         return f"Geography(vintage={self.vintage}, path={str(self.path)!r})"
 
+    def is_commune(self, code: str) -> bool:
+        """Whether `code` is exactly a current commune or arrondissement code (fast, no normalisation)."""
+        return code in self._communes
+
     def commune(self, code: str) -> Commune | None:
         """Current commune or arrondissement municipal by INSEE code (None if not current)."""
         row = self._communes.get(_norm(code))

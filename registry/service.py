@@ -77,9 +77,10 @@ def _limits(registry: Registry) -> Limits:
     return Limits(max_bytes=registry.settings.max_upload_bytes, max_rows=registry.settings.max_rows)
 
 
-def publish_path(registry: Registry, target: str | Path, prov: Provenance,
-                 report: Report | None = None) -> PublishResult:
-    sub = validate_path(target, known_ids=known_ids(registry), limits=_limits(registry), report=report)
+def publish_path(registry: Registry, target: str | Path, prov: Provenance, report: Report | None = None,
+                 limits: Limits | None = None) -> PublishResult:
+    limits = limits or _limits(registry)
+    sub = validate_path(target, known_ids=known_ids(registry), limits=limits, report=report)
     return publish(registry, sub, prov)
 
 

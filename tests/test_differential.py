@@ -13,7 +13,8 @@ How each tricky value comes out (pinned by `test_tricky_value` and `test_row_sha
 - `1e3`, `1_000`, ` 12 `, `-0`, `٣` (Arabic-Indic digit) are numbers for both (Python `Decimal`, strip);
   `12,5`, `0x10` are type errors for both (a comma CSV never reads decimal commas).
 - Integers: `+4`, ` 12 `, `1_0`, `٣` parse for both (Python `int`); `1e3`, `4.0` are type errors for both.
-- Dates: `2024-1-5` is ACCEPTED by both (`strptime('%Y-%m-%d')` takes unpadded fields); `2024-02-30`,
+- Dates: `2024-1-5`, `2024-01- 5` and `٢٠٢٤-01-05` are ACCEPTED by both (`strptime('%Y-%m-%d')` takes
+  unpadded fields, a space before a one-digit day, any Unicode digit in the year); `2024-02-30`,
   `15/03/2024`, ` 2024-01-01`, `2024-01-01 ` and `2024-01-01\\n` are type errors for both.
 - `NaN`, `sNaN`, `Infinity` in a number field without bounds: frictionless accepts them, the registry
   says `not-finite` (registry-only, so no frictionless error may be there, and there is none).
@@ -265,6 +266,7 @@ def date_strategy(field: dict[str, Any]) -> st.SearchStrategy[str]:
     built = parts.map(lambda p: p[3].format(y=p[0], m=p[1], d=p[2]))
     odd = st.sampled_from(["2024-1-5", "2024-02-30", "2024-02-29", "2023-02-29", "15/03/2024", " 2024-01-01",
                            "2024-01-01 ", "2024-01-01\n", "2024-01-01T00:00:00", "2024/01/01", "٢٠٢٤-٠١-٠٥",
+                           "٢٠٢٤-01-05", "2024-01- 5", "2024-1-31", "2024- 1-05", "02024-01-01",
                            "+2024-01-01", "-2024-01-01", "2024-W01-1", "0000-01-01", "10000-01-01", "99-01-01"])
     return mix(valid, st.one_of(built, odd), st.text(ALPHABET, max_size=10))
 
@@ -424,6 +426,10 @@ CELL_CASES: list[tuple[str, str, str, set[str], set[str]]] = [
     ("experiences", "millesime_cog", "+4", {"constraint-error"}, {"out-of-range"}),
     ("experiences", "millesime_cog", "٢٠٢٤", set(), set()),
     ("experiences", "date_maj", "2024-1-5", set(), set()),
+    ("experiences", "date_maj", "2024-01- 5", set(), set()),
+    ("experiences", "date_maj", "٢٠٢٤-01-05", set(), set()),
+    ("experiences", "date_maj", "٢٠٢٤-٠١-٠٥", {"type-error"}, {"type-error"}),
+    ("experiences", "date_maj", "2024- 1-05", {"type-error"}, {"type-error"}),
     ("experiences", "date_maj", "2024-02-30", {"type-error"}, {"type-error"}),
     ("experiences", "date_maj", "15/03/2024", {"type-error"}, {"type-error"}),
     ("experiences", "date_maj", " 2024-01-01", {"type-error"}, {"type-error"}),

@@ -177,3 +177,11 @@ def test_hostile_text_is_stored_verbatim(registry: Registry) -> None:
     main = get_experience(registry, PARIS).main
     assert main["ce_qui_a_fonctionne"] == hostile
     assert main["impacts_negatifs"] == "'; DROP TABLE experiences; --"
+
+
+def test_invalid_experience_is_reported_once_not_on_each_child_row(registry: Registry, tmp_path: Path) -> None:
+    folder = write_package(tmp_path / "pkg", {
+        "experiences": [{**example(PARIS), "domaine": "smart_city"}],
+        "indicateurs": children("indicateurs", PARIS)})
+    result = publish_path(registry, folder, UPLOAD)
+    assert [(i.code, i.field) for i in result.report.errors()] == [("enum-mismatch", "domaine")]

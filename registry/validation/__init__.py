@@ -77,7 +77,9 @@ def _check_keys(std: Standard, checked: dict[str, CheckedTable], report: Report)
 
 def _check_references(checked: dict[str, CheckedTable], report: Report, known_ids: KnownIds | None) -> None:
     main = checked.get(MAIN_RESOURCE)
-    local = {r[KEY_FIELD] for r in main.rows} if main else set()
+    # every id the submission describes, valid row or not: an invalid experience is reported once, not
+    # again on each of its child rows
+    local = {key[0] for key, _ in main.keys} if main else set()
     wanted = {r[KEY_FIELD] for n, t in checked.items() if n != MAIN_RESOURCE for r in t.rows} - local
     known = known_ids(wanted) if known_ids and wanted else set()
     for name, table in checked.items():

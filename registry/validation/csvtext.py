@@ -16,8 +16,6 @@ DELIMITERS = (";", ",", "\t")
 DELIMITER_NAMES = {";": "point-virgule (;)", ",": "virgule (,)", "\t": "tabulation"}
 MAX_CELL_CHARS = 1_000_000
 
-csv.field_size_limit(MAX_CELL_CHARS)
-
 
 class DecodeError(ValueError):
     """The bytes are not text in any encoding we accept."""
@@ -80,4 +78,5 @@ def sniff_delimiter(text: str, known_names: Iterable[str]) -> str:
 
 
 def read_rows(text: str, delimiter: str) -> Iterable[list[str]]:
+    csv.field_size_limit(MAX_CELL_CHARS)  # a process-wide setting that other libraries (frictionless) change
     return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)

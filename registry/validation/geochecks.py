@@ -44,7 +44,7 @@ class GeoChecker:
 
     def _commune(self, resource: str, row: int, spec: FieldSpec, code: str,
                  values: dict[str, Any]) -> list[Issue]:
-        if self.geo.commune(code) is not None:
+        if self.geo.is_commune(code):
             return []
         former = self.geo.former_commune(code)
         if former is None:

@@ -80,8 +80,15 @@ def _number(spec: FieldSpec) -> Callable[[str], Decimal]:
     return parse
 
 
+# What strptime("%Y-%m-%d") accepts, for plain ASCII input; anything else goes to strptime itself.
+ISO_DATE = re.compile(r"(\d{4})-(1[0-2]|0[1-9]|[1-9])-(3[01]|[12][0-9]|0[1-9]|[1-9])", re.ASCII)
+
+
 def _date(cell: str) -> dt.date:
     try:
+        m = ISO_DATE.fullmatch(cell)
+        if m:
+            return dt.date(int(m[1]), int(m[2]), int(m[3]))
         return dt.datetime.strptime(cell, "%Y-%m-%d").date()
     except ValueError:
         raise _type_error("date") from None

@@ -156,6 +156,7 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
     checker = RowChecker(table)
     specs = table.by_name
     columns = [h for h in raw.header if h in specs]
+    typed_columns = [c for c in columns if specs[c].type != "string"]
     numbers = {f.name for f in table.fields if f.type in ("number", "integer")}
     texts = {f.name for f in table.fields if f.type == "string"}
     out = CheckedTable(table.name, raw.source, columns)
@@ -189,7 +190,11 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
             report.add(p)
         if any(p.severity == "error" for p in problems):
             continue
-        out.rows.append({c: canonical(specs[c], result.values.get(c), cells.get(c, "")) for c in columns})
+        row_out = {c: cells.get(c, "") for c in columns}
+        for c in typed_columns:
+            if c in cells:
+                row_out[c] = canonical(specs[c], result.values[c], cells[c])
+        out.rows.append(row_out)
         out.row_numbers.append(number)
     if converted:
         report.note(f"{converted} nombre(s) à virgule décimale lus comme des décimaux (ex. 12,5 = 12.5)",
