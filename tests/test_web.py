@@ -48,9 +48,9 @@ def test_index_lists_experiences_with_labels_from_the_schema(client: FlaskClient
 
 def test_search_without_javascript(client: FlaskClient) -> None:
     page = client.get("/?q=éclairages").get_data(as_text=True)
-    assert "1 expériences" in page and "Éclairage public à la demande" in page
+    assert "1 expérience, succès" in page and "Éclairage public à la demande" in page
     page = client.get("/?statut=abandonne").get_data(as_text=True)
-    assert "1 expériences" in page and "stationnement" in page and "retirer" in page
+    assert "1 expérience, succès" in page and "stationnement" in page and "retirer" in page
     data = client.get("/api/search?q=capteurs&statut=abandonne").get_json()
     assert data["count"] == 1 and data["facets"]["statut"] == {"abandonne": 1}
     assert client.get("/?q=" + "%22" * 3000 + "&statut=<script>").status_code == 200
