@@ -118,12 +118,16 @@ def annotation(spec: FieldSpec) -> Any:
     return base
 
 
+def attribute(name: str) -> str:
+    """The model attribute for a field: its own name, unless BaseModel already uses it."""
+    return f"field_{name}" if hasattr(BaseModel, name) or name.startswith("model_") else name
+
+
 def build_model(table: TableSpec) -> type[BaseModel]:
     fields: dict[str, Any] = {}
-    for i, spec in enumerate(table.fields):
-        ann = annotation(spec)
+    for spec in table.fields:
         default = ... if spec.required else None
-        fields[f"f{i}"] = (ann if spec.required else ann | None, Field(default, alias=spec.name))
+        fields[attribute(spec.name)] = (annotation(spec), Field(default, alias=spec.name))
     return create_model(f"Row_{table.name}", __config__=CONFIG, **fields)
 
 
@@ -140,17 +144,20 @@ class RowChecker:
         self.table = table
         self.model = build_model(table)
         self.specs = table.by_name
-        self.names = {f"f{i}": s.name for i, s in enumerate(table.fields)}
+        self.validator = self.model.__pydantic_validator__
+        self.renamed = {attribute(s.name): s.name for s in table.fields if attribute(s.name) != s.name}
         self._item_res = {
             s.name: re.compile(f"^{s.item_pattern}$") for s in table.fields if s.item_pattern
         }
 
     def check(self, cells: dict[str, str]) -> RowResult:
         try:
-            obj = self.model.model_validate(cells)
+            values = self.validator.validate_python(cells).__dict__
         except ValidationError as exc:
             return RowResult(None, [self._error(e, cells) for e in exc.errors(include_url=False)])
-        return RowResult({self.names[k]: v for k, v in obj.__dict__.items()}, [])
+        if self.renamed:
+            values = {self.renamed.get(k, k): v for k, v in values.items()}
+        return RowResult(values, [])
 
     def _error(self, err: Any, cells: dict[str, str]) -> CellError:
         name = str(err["loc"][0])

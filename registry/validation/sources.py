@@ -37,6 +37,7 @@ class RawTable:
     rows: Iterator[list[str]]
     first_row: int = 2
     decimal_comma: bool = False
+    text: str | None = None  # the decoded file, when there is one (for whole-file pre-checks)
     notes: list[str] = field(default_factory=list)
 
 
@@ -111,7 +112,7 @@ def read_csv_bytes(std: Standard, data: bytes, name: str, report: Report,
     report.note(f"{decoded.describe()} ; séparateur : {csvtext.DELIMITER_NAMES[delimiter]}",
                 source=name, resource=res)
     return RawTable(res, name, header, tabular.guarded(rows, name, report, res),
-                    decimal_comma=delimiter != ",")
+                    decimal_comma=delimiter != ",", text=text)
 
 
 def read_json_bytes(std: Standard, data: bytes, name: str, report: Report) -> list[RawTable]:

@@ -7,6 +7,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 from registry.csvsafe import unescape
@@ -18,6 +19,8 @@ from registry.validation.sources import RawTable
 
 FRENCH_DECIMAL = re.compile(r"^\s*[-+]?\d{1,3}(?:[ \u00a0\u202f]\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
 SPACES = re.compile(r"[ \u00a0\u202f]")
+ESCAPED = re.compile("'[=+\\-@\t\r']")  # how a neutralised formula starts (registry.csvsafe)
+CELL_START = ",;\t\"\n"
 
 RowHook = Callable[[str, int, dict[str, Any], dict[str, str]], list[Issue]]
 
@@ -149,51 +152,68 @@ def _rule(rule: Rule, table: TableSpec, raw: RawTable, number: int, values: dict
         raise ValueError(f"unknown rule type {rule.type} in schema {table.name}")
 
 
+def _has_escapes(raw: RawTable) -> bool:
+    """Whether any cell may start with a neutralised formula (decided once per file when the text is known)."""
+    if raw.text is None:
+        return True
+    return any(m.start() == 0 or raw.text[m.start() - 1] in CELL_START for m in ESCAPED.finditer(raw.text))
+
+
 def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook | None = None,
                 max_rows: int = 1_000_000) -> CheckedTable:
     """Checks every row; rows that pass are kept as canonical text cells, keyed by column."""
     header_ok = check_header(table, raw, report)
     checker = RowChecker(table)
     specs = table.by_name
-    columns = [h for h in raw.header if h in specs]
+    header = raw.header
+    width = len(header)
+    columns = [h for h in header if h in specs]
     typed_columns = [c for c in columns if specs[c].type != "string"]
     numbers = {f.name for f in table.fields if f.type in ("number", "integer")}
-    texts = {f.name for f in table.fields if f.type == "string"}
+    texts = {f.name for f in table.fields if f.type == "string"} if _has_escapes(raw) else set()
+    slow = (raw.decimal_comma and bool(numbers & set(header))) or bool(texts)
+    pk = table.primary_key
     out = CheckedTable(table.name, raw.source, columns)
     converted = 0
+    rows_seen = report.rows
     for index, row in enumerate(raw.rows):
         number = raw.first_row + index
         if index >= max_rows:
             report.add(Issue("too-many-rows", resource=table.name, source=raw.source,
                              params={"limit": str(max_rows)}))
             break
-        report.rows[table.name] += 1
+        rows_seen[table.name] += 1
         if report.progress and index % PROGRESS_EVERY == PROGRESS_EVERY - 1:
             report.progress(table.name, index + 1)
-        cells, n_converted = _cells(table, raw, row, number, report, numbers, texts)
-        converted += n_converted
-        if cells is None:
-            continue
-        if table.primary_key and all(cells.get(k) for k in table.primary_key):
-            out.keys.append((tuple(_key_part(specs[k], cells.get(k, "")) for k in table.primary_key), number))
+        if slow or len(row) != width or not any(row):
+            cells, n_converted = _cells(table, raw, row, number, report, numbers, texts)
+            converted += n_converted
+            if cells is None:
+                continue
+        else:
+            cells = dict(compress(zip(header, row, strict=True), row))  # the non-empty cells
+        if pk and all(cells.get(k) for k in pk):
+            out.keys.append((tuple(_key_part(specs[k], cells[k]) for k in pk), number))
         result = checker.check(cells)
-        if result.values is None:
+        values = result.values
+        if values is None:
             for name, code, params in result.errors:
-                if code == "missing-value" and name not in raw.header and not header_ok:
+                if code == "missing-value" and name not in header and not header_ok:
                     continue  # already reported once, as a missing column
                 report.add(issue(code, table, raw, number, specs[name], cells.get(name, ""), params))
             continue
-        problems = list(rule_issues(table, raw, number, result.values))
+        problems = list(rule_issues(table, raw, number, values)) if table.rules else []
         if hook is not None:
-            problems += hook(table.name, number, result.values, cells)
-        for p in problems:
-            report.add(p)
-        if any(p.severity == "error" for p in problems):
-            continue
+            problems += hook(table.name, number, values, cells)
+        if problems:
+            for p in problems:
+                report.add(p)
+            if any(p.severity == "error" for p in problems):
+                continue
         row_out = {c: cells.get(c, "") for c in columns}
         for c in typed_columns:
             if c in cells:
-                row_out[c] = canonical(specs[c], result.values[c], cells[c])
+                row_out[c] = canonical(specs[c], values[c], cells[c])
         out.rows.append(row_out)
         out.row_numbers.append(number)
     if converted:
