@@ -22,6 +22,7 @@ import csv
 import datetime as dt
 import importlib.util
 import json
+import os
 import random
 import resource
 import shutil
@@ -174,11 +175,21 @@ def build(folder: Path, n: int, seed: int, invalid_rate: float, which: str) -> t
 
 # ---------------------------------------------------------------- the two validators (child processes)
 
-def run_registry(path: Path) -> tuple[int, set[Key], dict[str, int]]:
+REGISTRY_MODES = {
+    # name: (workers, keep_rows, what it is)
+    "registry": (os.cpu_count() or 1, False, "as `registry validate`: all cores, report only"),
+    "registry-1": (1, False, "one process, report only"),
+    "registry-import": (1, True, "one process, keeping every valid row (what an import stores)"),
+}
+
+
+def run_registry(path: Path, mode: str = "registry") -> tuple[int, set[Key], dict[str, int]]:
     from registry.validation import Limits, validate_path
     from registry.validation.report import Report
 
-    sub = validate_path(path, report=Report(max_per_code=10**9), limits=Limits(max_bytes=1 << 34))
+    workers, keep_rows, _ = REGISTRY_MODES[mode]
+    sub = validate_path(path, report=Report(max_per_code=10**9), keep_rows=keep_rows,
+                        limits=Limits(max_bytes=1 << 34, workers=workers))
     errors: set[Key] = set()
     only: dict[str, int] = {}
     for issue in sub.report.issues:
@@ -221,7 +232,12 @@ def worker(which: str, path: Path, out: Path, limit_rows: int, repeat: int) -> N
     warm = Path(tempfile.mkdtemp()) / "experiences.csv"
     shutil.copyfile(EXAMPLE, warm)
     t0 = time.perf_counter()
-    run = (lambda p: run_registry(p)) if which == "registry" else (lambda p: run_frictionless(p, limit_rows or None))
+    if which in REGISTRY_MODES:
+        def run(p: Path) -> tuple[int, set[Key], dict[str, int]]:
+            return run_registry(p, which)
+    else:
+        def run(p: Path) -> tuple[int, set[Key], dict[str, int]]:
+            return run_frictionless(p, limit_rows or None)
     run(warm)
     warmup = time.perf_counter() - t0
     before = peak_rss_kib()
@@ -276,6 +292,7 @@ def main() -> None:
               f"{generator} ({time.perf_counter() - t0:.1f} s)")
         limit = args.frictionless_rows if 0 < args.frictionless_rows < args.rows else 0
         reg = measure("registry", path, 0, args.repeat)
+        extra = {mode: measure(mode, path, 0, args.repeat) for mode in REGISTRY_MODES if mode != "registry"}
         fri = measure("frictionless", path, limit, args.repeat)
 
     reg_rate = reg["rows"] / reg["seconds"]
@@ -284,7 +301,12 @@ def main() -> None:
     print(f"best of {args.repeat} timed runs each (median in brackets)")
     print(f"(a) registry     validate_path           : {reg['rows']:>7} rows in {reg['seconds']:7.2f} s "
           f"[{reg['median']:.2f}] = "
-          f"{reg_rate:9.0f} rows/s; peak RSS {mib(reg['rss_peak_kib'])} (after warm-up {mib(reg['rss_before_kib'])})")
+          f"{reg_rate:9.0f} rows/s; peak RSS {mib(reg['rss_peak_kib'])} (after warm-up {mib(reg['rss_before_kib'])})"
+          f"  [{REGISTRY_MODES['registry'][2]}, {REGISTRY_MODES['registry'][0]} processes]")
+    for mode, res in extra.items():
+        rate = res["rows"] / res["seconds"]
+        print(f"    {mode:<16} {REGISTRY_MODES[mode][2]}: {rate:9.0f} rows/s ({rate / fri_rate:.1f}x), "
+              f"peak RSS {mib(res['rss_peak_kib'])}; same errors: {res['errors'] == reg['errors']}")
     note = f"  [rate EXTRAPOLATED from the first {limit} rows]" if limit else ""
     print(f"(b) frictionless frictionless.validate() : {fri['rows']:>7} rows in {fri['seconds']:7.2f} s "
           f"[{fri['median']:.2f}] = "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -51,8 +52,9 @@ def validate(target: str, fmt: str, lang: str, max_errors: int) -> None:
     """Valide un fichier CSV/XLSX/JSON, un dossier, un datapackage.json ou une URL (sans rien enregistrer)."""
     from registry.validation import Limits, validate_path
 
-    limits = Limits(max_bytes=LOCAL_MAX_BYTES) if not target.startswith(("http://", "https://")) else None
-    sub = validate_path(target, limits=limits)
+    local = not target.startswith(("http://", "https://"))
+    limits = Limits(max_bytes=LOCAL_MAX_BYTES, workers=os.cpu_count() or 1) if local else None
+    sub = validate_path(target, limits=limits, keep_rows=False)
     sub.report.max_per_code = max_errors
     if fmt == "json":
         click.echo(json.dumps(sub.report.to_dict(lang), ensure_ascii=False, indent=2))
@@ -79,7 +81,8 @@ def import_(target: str, home: str | None, actor: str | None, comment: str | Non
 
     report = Report(progress=_progress if sys.stderr.isatty() else None)
     local = not target.startswith(("http://", "https://"))
-    limits = Limits(max_bytes=LOCAL_MAX_BYTES, max_rows=reg.settings.max_rows) if local else None
+    limits = Limits(max_bytes=LOCAL_MAX_BYTES, max_rows=reg.settings.max_rows, workers=os.cpu_count() or 1) \
+        if local else None
     result = publish_path(reg, target, prov, report, limits)
     if not result.accepted:
         click.echo(result.report.to_text(lang), err=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from registry.geo import get_geography
 from registry.standard import KEY_FIELD, MAIN_RESOURCE, Standard, get_standard
 from registry.validation.geochecks import GeoChecker
+from registry.validation.parallel import check_table_parallel
 from registry.validation.report import Issue, Report
 from registry.validation.sources import Limits, RawTable, SourceError, read_path, table_from_bytes
 from registry.validation.tables import CheckedTable, check_table
@@ -43,7 +44,9 @@ class Submission:
 
 
 def validate_tables(raws: Iterable[RawTable], report: Report | None = None, std: Standard | None = None,
-                    known_ids: KnownIds | None = None, limits: Limits | None = None) -> Submission:
+                    known_ids: KnownIds | None = None, limits: Limits | None = None,
+                    keep_rows: bool = True) -> Submission:
+    """Checks raw tables; `keep_rows=False` (validation only) keeps the report, not the rows."""
     std = std or get_standard()
     report = report or Report()
     limits = limits or Limits()
@@ -54,7 +57,9 @@ def validate_tables(raws: Iterable[RawTable], report: Report | None = None, std:
             report.add(Issue("unknown-resource", resource=raw.resource, source=raw.source, params={
                 "name": raw.source, "detail": f"la table {raw.resource} est fournie deux fois"}))
             continue
-        checked[raw.resource] = check_table(std.table(raw.resource), raw, report, hook, limits.max_rows)
+        table = std.table(raw.resource)
+        done = check_table_parallel(table, raw, report, hook, limits.max_rows, keep_rows, limits.workers)
+        checked[raw.resource] = done or check_table(table, raw, report, hook, limits.max_rows, keep_rows)
     _check_keys(std, checked, report)
     _check_references(checked, report, known_ids)
     return Submission(report, checked if report.valid else {})
@@ -93,7 +98,7 @@ def _check_references(checked: dict[str, CheckedTable], report: Report, known_id
 
 
 def validate_path(target: str | Path, std: Standard | None = None, known_ids: KnownIds | None = None,
-                  limits: Limits | None = None, report: Report | None = None) -> Submission:
+                  limits: Limits | None = None, report: Report | None = None, keep_rows: bool = True) -> Submission:
     std = std or get_standard()
     report = report or Report()
     try:
@@ -101,7 +106,7 @@ def validate_path(target: str | Path, std: Standard | None = None, known_ids: Kn
     except SourceError as exc:
         report.add(exc.issue)
         return Submission(report)
-    return validate_tables(raws, report, std, known_ids, limits)
+    return validate_tables(raws, report, std, known_ids, limits, keep_rows)
 
 
 def validate_bytes(data: bytes, name: str, std: Standard | None = None, known_ids: KnownIds | None = None,

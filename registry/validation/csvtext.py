@@ -9,7 +9,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterable
+import itertools
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 DELIMITERS = (";", ",", "\t")
@@ -79,4 +81,75 @@ def sniff_delimiter(text: str, known_names: Iterable[str]) -> str:
 
 def read_rows(text: str, delimiter: str) -> Iterable[list[str]]:
     csv.field_size_limit(MAX_CELL_CHARS)  # a process-wide setting that other libraries (frictionless) change
-    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if "\r" in text and text.count("\r") != text.count("\r\n"):  # bare CR line ends: let io handle them
+        return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return csv.reader(_lines(text), delimiter=delimiter)
+
+
+def _lines(text: str) -> Iterator[str]:
+    """Lines ending in \\n, sliced lazily: io.StringIO would hold a 4-bytes-per-character copy of the text."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start:end + 1]
+        start = end + 1
+
+
+def record_end(text: str, start: int) -> int:
+    """The position just after the record starting at `start`: the first newline outside quotes
+    (quotes come in pairs in well-formed CSV, doubled quotes included). len(text) if none."""
+    pos = start
+    quotes = 0
+    while True:
+        nl = text.find("\n", pos)
+        if nl < 0:
+            return len(text)
+        quotes += text.count('"', pos, nl)
+        if quotes % 2 == 0:
+            return nl + 1
+        pos = nl + 1
+
+
+def split_records(text: str, start: int, parts: int, delimiter: str) -> list[tuple[int, int]] | None:
+    """`parts` spans of whole records covering text[start:], or None when quoting is irregular (a quote
+    inside an unquoted cell) or lines end with a bare CR: then only a sequential read is exact."""
+    if _irregular_quote(text, start, delimiter) or text.count("\r") != text.count("\r\n"):
+        return None
+    size = len(text) - start
+    cuts = [start]
+    for i in range(1, parts):
+        target = max(start + size * i // parts, cuts[-1])
+        nl = text.find("\n", target)
+        if nl < 0:
+            break
+        cut = _boundary_after(text, cuts[-1], nl)
+        if cut >= len(text):
+            break
+        if cut > cuts[-1]:
+            cuts.append(cut)
+    cuts.append(len(text))
+    return list(itertools.pairwise(cuts))
+
+
+def _irregular_quote(text: str, start: int, delimiter: str) -> bool:
+    """A quote inside an unquoted cell, or text right after a closing quote (`ab"c`): the csv module
+    reads those literally, so counting quotes would misplace record boundaries."""
+    after = re.compile(f'"[^{re.escape(delimiter)}\r\n"]')  # starts with a literal: a fast scan
+    before_ok = (delimiter, "\n", "\r", '"')
+    return any(m.start() > start and text[m.start() - 1] not in before_ok for m in after.finditer(text, start))
+
+
+def _boundary_after(text: str, record_start: int, nl: int) -> int:
+    """The first record boundary at or after newline `nl`, counting quotes from a known boundary."""
+    quotes = text.count('"', record_start, nl)
+    while quotes % 2:
+        nxt = text.find("\n", nl + 1)
+        if nxt < 0:
+            return len(text)
+        quotes += text.count('"', nl, nxt)
+        nl = nxt
+    return nl + 1
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -21,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     create_model,
 )
@@ -73,6 +75,10 @@ def _number(spec: FieldSpec) -> Callable[[str], Decimal]:
         except (InvalidOperation, ValueError):
             raise _type_error("number") from None
         if not value.is_finite():
+            # frictionless: NaN fails any bound, ±Infinity fails the bound it crosses; the rest is ours
+            if value.is_nan() and (spec.minimum is not None or spec.maximum is not None):
+                raise PydanticCustomError("out-of-range", "nan", {"kind": "min" if spec.minimum is not None else "max"})
+            _bounds(spec, value)
             raise PydanticCustomError("not-finite", "not finite")
         _bounds(spec, value)
         return value
@@ -137,8 +143,43 @@ class RowResult:
     errors: list[CellError]
 
 
+MEMO_LIMIT = 200_000  # distinct values remembered per field
+_MISS = object()
+
+
+class FieldMemo:
+    """One field's pydantic type (the same annotation as in the row model), remembering the values it
+    accepted: codes, dates, SIRENs and communes repeat across rows, so each distinct value is checked once."""
+
+    def __init__(self, spec: FieldSpec) -> None:
+        self.adapter: TypeAdapter[Any] = TypeAdapter(annotation(spec), config=CONFIG)
+        self.accepted: dict[str, Any] = {}
+
+    def typed(self, value: str) -> Any:
+        """The typed value, or _MISS when the value is invalid (the row model then says why)."""
+        found = self.accepted.get(value, _MISS)
+        if found is _MISS:
+            try:
+                found = self.adapter.validate_python(value)
+            except ValidationError:
+                return _MISS
+            if len(self.accepted) < MEMO_LIMIT:
+                self.accepted[value] = found
+        return found
+
+
+def _plain_text(spec: FieldSpec) -> bool:
+    """A free-text field: only lengths to check, nothing worth remembering."""
+    return spec.type == "string" and not (spec.enum or spec.pattern or spec.checks)
+
+
 class RowChecker:
-    """Checks rows of one table: a dict of non-empty cells in, typed values or cell errors out."""
+    """Checks rows of one table: a dict of non-empty cells in, typed values or cell errors out.
+
+    The row model (pydantic, built from the schema) is the judge. A fast path answers first for rows it can
+    prove valid (required fields present, each value accepted by its field's type); any other row goes
+    through the row model, which gives the errors.
+    """
 
     def __init__(self, table: TableSpec) -> None:
         self.table = table
@@ -149,8 +190,36 @@ class RowChecker:
         self._item_res = {
             s.name: re.compile(f"^{s.item_pattern}$") for s in table.fields if s.item_pattern
         }
+        self.required = frozenset(table.required_names)
+        self.texts = {s.name: (s.min_length or 0, s.max_length or sys.maxsize)
+                      for s in table.fields if _plain_text(s)}
+        self.memos = {s.name: FieldMemo(s) for s in table.fields if not _plain_text(s)}
+
+    def fast(self, cells: dict[str, str]) -> dict[str, Any] | None:
+        """Typed values when the row is certainly valid, else None."""
+        if not self.required <= cells.keys():
+            return None
+        values: dict[str, Any] = {}
+        texts, memos = self.texts, self.memos
+        for name, value in cells.items():
+            bounds = texts.get(name)
+            if bounds is not None:
+                if not bounds[0] <= len(value) <= bounds[1]:
+                    return None
+                values[name] = value
+                continue
+            memo = memos.get(name)
+            if memo is not None:
+                typed = memo.typed(value)
+                if typed is _MISS:
+                    return None
+                values[name] = typed
+        return values
 
     def check(self, cells: dict[str, str]) -> RowResult:
+        values = self.fast(cells)
+        if values is not None:
+            return RowResult(values, [])
         try:
             values = self.validator.validate_python(cells).__dict__
         except ValidationError as exc:

@@ -38,6 +38,8 @@ class RawTable:
     first_row: int = 2
     decimal_comma: bool = False
     text: str | None = None  # the decoded file, when there is one (for whole-file pre-checks)
+    delimiter: str = ","
+    data_start: int = 0  # where the data rows start in `text`
     notes: list[str] = field(default_factory=list)
 
 
@@ -45,6 +47,7 @@ class RawTable:
 class Limits:
     max_bytes: int = DEFAULT_MAX_BYTES
     max_rows: int = 1_000_000
+    workers: int = 1  # processes for checking a large CSV file (1: in this process only)
 
 
 def human_size(n: int) -> str:
@@ -112,7 +115,8 @@ def read_csv_bytes(std: Standard, data: bytes, name: str, report: Report,
     report.note(f"{decoded.describe()} ; séparateur : {csvtext.DELIMITER_NAMES[delimiter]}",
                 source=name, resource=res)
     return RawTable(res, name, header, tabular.guarded(rows, name, report, res),
-                    decimal_comma=delimiter != ",", text=text)
+                    decimal_comma=delimiter != ",", text=text, delimiter=delimiter,
+                    data_start=csvtext.record_end(text, 0))
 
 
 def read_json_bytes(std: Standard, data: bytes, name: str, report: Report) -> list[RawTable]:

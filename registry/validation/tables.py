@@ -160,9 +160,11 @@ def _has_escapes(raw: RawTable) -> bool:
 
 
 def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook | None = None,
-                max_rows: int = 1_000_000) -> CheckedTable:
-    """Checks every row; rows that pass are kept as canonical text cells, keyed by column."""
-    header_ok = check_header(table, raw, report)
+                max_rows: int = 1_000_000, keep_rows: bool = True, header_ok: bool | None = None) -> CheckedTable:
+    """Checks every row; rows that pass are kept as canonical text cells, keyed by column (unless
+    `keep_rows` is false: validation only). `header_ok` given: the columns were checked already."""
+    if header_ok is None:
+        header_ok = check_header(table, raw, report)
     checker = RowChecker(table)
     specs = table.by_name
     header = raw.header
@@ -210,6 +212,8 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
                 report.add(p)
             if any(p.severity == "error" for p in problems):
                 continue
+        if not keep_rows:
+            continue
         row_out = {c: cells.get(c, "") for c in columns}
         for c in typed_columns:
             if c in cells:

@@ -1,0 +1,65 @@
+"""Checking a large file with several processes gives exactly what a sequential check gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from registry.validation import Limits, csvtext, parallel, validate_path
+from registry.validation.report import Report
+from tests.helpers import csv_bytes, example
+
+PARIS = "217500016-2023-001"
+
+
+def rows(n: int) -> list[dict[str, str]]:
+    out = []
+    for i in range(n):
+        row = {**example(PARIS), "id_experience": f"217500016-{2000 + i // 1000}-{i % 1000:03d}"}
+        row["resume"] = f"Ligne {i} :\n« guillemets \"doublés\" », virgules, retours\r\nà la ligne."
+        if i % 37 == 5:
+            row["statut"] = "fini"
+        if i % 53 == 7:
+            row["date_debut"] = "07/03/2024"
+        if i % 97 == 11:
+            row["id_experience"] = "217500016-2000-000"  # a duplicate key far from the first one
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    monkeypatch.setattr(parallel, "MIN_CHARS", 0)
+    path = tmp_path / "experiences.csv"
+    path.write_bytes(csv_bytes(rows(600)))
+    serial = validate_path(path, report=Report(max_per_code=10**6))
+    split = validate_path(path, report=Report(max_per_code=10**6), limits=Limits(workers=workers))
+    assert [(i.row, i.field, i.code) for i in split.report.issues] == \
+        [(i.row, i.field, i.code) for i in serial.report.issues]
+    assert split.report.counts == serial.report.counts and split.report.rows == serial.report.rows
+    assert serial.report.count() > 30
+
+
+def test_parallel_keeps_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "MIN_CHARS", 0)
+    valid = [{**r, "statut": "termine", "date_debut": "2023-03-01"} for r in rows(300)]
+    valid = [r for r in valid if r["id_experience"] != "217500016-2000-000"] + [valid[0]]
+    valid.pop()
+    path = tmp_path / "experiences.csv"
+    path.write_bytes(csv_bytes(valid))
+    serial = validate_path(path)
+    split = validate_path(path, limits=Limits(workers=2))
+    assert serial.valid and split.valid
+    assert split.tables["experiences"].rows == serial.tables["experiences"].rows
+    assert split.tables["experiences"].row_numbers == serial.tables["experiences"].row_numbers
+
+
+def test_irregular_quotes_are_not_split() -> None:
+    assert csvtext.split_records('a,b\n1,x"y\n2,3\n', 4, 2, ",") is None  # a quote inside an unquoted cell
+    assert csvtext.split_records('a,b\n1,"x"y\n2,3\n', 4, 2, ",") is None  # text after a closing quote
+    assert csvtext.split_records("a,b\r1,2\r3,4\r", 4, 2, ",") is None  # bare CR line ends
+    spans = csvtext.split_records('a,b\n1,"x\n""y"""\n2,"3\n4"\n5,6\n', 4, 3, ",")
+    assert spans is not None
+    text = 'a,b\n1,"x\n""y"""\n2,"3\n4"\n5,6\n'
+    assert [text[s:e] for s, e in spans] == ['1,"x\n""y"""\n', '2,"3\n4"\n', "5,6\n"]
