@@ -128,10 +128,17 @@ def test_postgres_cluster_isolated_databases_and_stop(
     server.stop()  # idempotent
 
 
-def test_external_database_url(tmp_path: Path) -> None:
-    """With REGISTRY_TEST_DATABASE_URL set, nothing is started and databases are created there."""
+def test_external_database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With REGISTRY_TEST_DATABASE_URL set, nothing is started and databases are created there.
+    Without one in the environment, a server this test starts plays the external server."""
+    own = None
     if not os.environ.get(DATABASE_URL_ENV):
-        pytest.skip(f"{DATABASE_URL_ENV} not set")
+        monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+        try:
+            own = start_postgres(tmp_path / "own")
+        except ServiceUnavailable as exc:
+            _unavailable(str(exc))
+        monkeypatch.setenv(DATABASE_URL_ENV, own.url)
     server = start_postgres(tmp_path / "unused")
     assert server.external
     url_a = server.create_database("svc_ext_a")
@@ -143,6 +150,8 @@ def test_external_database_url(tmp_path: Path) -> None:
         server.drop_database("svc_ext_a")
         server.drop_database("svc_ext_b")
         server.stop()
+        if own is not None:
+            own.stop()
     assert not (tmp_path / "unused").exists()
 
 
