@@ -40,3 +40,11 @@ def test_unknown_key_in_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "registry.toml").write_text('result_due_months = 18\n', encoding="utf-8")
     with pytest.raises(ValueError, match="result_due_months"):
         load_settings(home=str(tmp_path))
+
+
+def test_every_error_code_is_documented() -> None:
+    from registry.validation.messages import MESSAGES
+
+    doc = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
+    for code in MESSAGES:
+        assert f"`{code}`" in doc, f"error code {code} is not documented in docs/errors.md"
