@@ -241,3 +241,13 @@ def test_refused_upload_keeps_what_was_stored(sqlite_registry: Registry) -> None
         assert not publish_bytes(sqlite_registry, bad, name, prov).accepted
     total, [item] = list_experiences(sqlite_registry)
     assert total == 1 and item.date_maj == example(PARIS)["date_maj"]
+
+
+def test_numbers_and_dates_are_stored_in_plain_notation() -> None:
+    row = {**example(PARIS), "cout_prevu": "1e3", "cout_reel": "1_500.50", "economies_annuelles": "+12",
+           "millesime_cog": "+2023", "date_debut": "2023-3-1"}
+    sub = validate_bytes(csv_bytes([row]), "experiences.csv")
+    assert sub.valid, sub.report.to_text()
+    stored = sub.tables["experiences"].rows[0]
+    assert [stored[k] for k in ("cout_prevu", "cout_reel", "economies_annuelles", "millesime_cog", "date_debut")] \
+        == ["1000", "1500.50", "12", "2023", "2023-03-01"]

@@ -114,12 +114,20 @@ def _key_part(spec: FieldSpec, text: str) -> str:
     return text
 
 
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
 def canonical(spec: FieldSpec, value: Any, text: str) -> str:
+    """How a valid cell is stored: ISO dates, plain integers, numbers as written when they are plain
+    decimals (1500.50 stays 1500.50), else in plain notation (1e3, 1_000 → 1000)."""
     if isinstance(value, dt.date):
         return value.isoformat()
     if spec.type == "integer":
         return str(value)
-    return text.strip() if spec.type == "number" else text
+    if spec.type == "number":
+        text = text.strip()
+        return text if PLAIN_NUMBER.fullmatch(text) else format(value, "f")
+    return text
 
 
 def rule_issues(table: TableSpec, raw: RawTable, number: int, values: dict[str, Any]) -> Iterator[Issue]:
