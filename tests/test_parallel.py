@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.validation import Limits, csvtext, parallel, validate_path
+from registry.validation import Limits, csvtext, validate_path
 from registry.validation.report import Report
 from tests.helpers import csv_bytes, example
 
@@ -30,7 +30,7 @@ def rows(n: int) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("workers", [2, 3])
 def test_parallel_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
-    monkeypatch.setattr(parallel, "MIN_CHARS", 0)
+    monkeypatch.setattr(csvtext, "PARALLEL_MIN_SIZE", 0)
     path = tmp_path / "experiences.csv"
     path.write_bytes(csv_bytes(rows(600)))
     serial = validate_path(path, report=Report(max_per_code=10**6))
@@ -42,7 +42,7 @@ def test_parallel_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_parallel_keeps_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parallel, "MIN_CHARS", 0)
+    monkeypatch.setattr(csvtext, "PARALLEL_MIN_SIZE", 0)
     valid = [{**r, "statut": "termine", "date_debut": "2023-03-01"} for r in rows(300)]
     valid = [r for r in valid if r["id_experience"] != "217500016-2000-000"] + [valid[0]]
     valid.pop()
@@ -63,3 +63,23 @@ def test_irregular_quotes_are_not_split() -> None:
     assert spans is not None
     text = 'a,b\n1,"x\n""y"""\n2,"3\n4"\n5,6\n'
     assert [text[s:e] for s, e in spans] == ['1,"x\n""y"""\n', '2,"3\n4"\n', "5,6\n"]
+
+
+def test_large_windows_1252_file_in_spans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csvtext, "PARALLEL_MIN_SIZE", 0)
+    path = tmp_path / "experiences.csv"
+    path.write_bytes(csv_bytes(rows(200), delimiter=";", encoding="cp1252"))
+    serial = validate_path(path, report=Report(max_per_code=10**6))
+    split = validate_path(path, report=Report(max_per_code=10**6), limits=Limits(workers=2))
+    assert [(i.row, i.field, i.code) for i in split.report.issues if i.code != "detected"] == \
+        [(i.row, i.field, i.code) for i in serial.report.issues if i.code != "detected"]
+    [note] = [i.message() for i in split.report.issues if i.code == "detected"]
+    assert "Windows-1252" in note and "point-virgule" in note
+
+
+def test_undecodable_large_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csvtext, "PARALLEL_MIN_SIZE", 0)
+    path = tmp_path / "experiences.csv"
+    path.write_bytes(csv_bytes(rows(50)) + b"\x81\x8d\x8f\x90,x\n" + csv_bytes(rows(50)).split(b"\n", 1)[1])
+    sub = validate_path(path, limits=Limits(workers=2))
+    assert [i.code for i in sub.report.errors()] == ["encoding-error"]

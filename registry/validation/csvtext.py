@@ -17,6 +17,8 @@ from dataclasses import dataclass
 DELIMITERS = (";", ",", "\t")
 DELIMITER_NAMES = {";": "point-virgule (;)", ",": "virgule (,)", "\t": "tabulation"}
 MAX_CELL_CHARS = 1_000_000
+PARALLEL_MIN_SIZE = 4_000_000  # bytes or characters: below this, starting processes costs more than it saves
+SPANS_PER_WORKER = 2
 
 
 class DecodeError(ValueError):
@@ -98,34 +100,43 @@ def _lines(text: str) -> Iterator[str]:
         start = end + 1
 
 
-def record_end(text: str, start: int) -> int:
+Text = str | bytes  # boundaries are found the same way in decoded text and in UTF-8 / Windows-1252 bytes
+
+
+def _marks(text: Text) -> tuple[Text, Text, Text]:
+    return ("\n", '"', "\r") if isinstance(text, str) else (b"\n", b'"', b"\r")
+
+
+def record_end(text: Text, start: int) -> int:
     """The position just after the record starting at `start`: the first newline outside quotes
     (quotes come in pairs in well-formed CSV, doubled quotes included). len(text) if none."""
+    nl, quote, _ = _marks(text)
     pos = start
     quotes = 0
     while True:
-        nl = text.find("\n", pos)
-        if nl < 0:
+        end = text.find(nl, pos)  # type: ignore[arg-type]
+        if end < 0:
             return len(text)
-        quotes += text.count('"', pos, nl)
+        quotes += text.count(quote, pos, end)  # type: ignore[arg-type]
         if quotes % 2 == 0:
-            return nl + 1
-        pos = nl + 1
+            return end + 1
+        pos = end + 1
 
 
-def split_records(text: str, start: int, parts: int, delimiter: str) -> list[tuple[int, int]] | None:
+def split_records(text: Text, start: int, parts: int, delimiter: str) -> list[tuple[int, int]] | None:
     """`parts` spans of whole records covering text[start:], or None when quoting is irregular (a quote
     inside an unquoted cell) or lines end with a bare CR: then only a sequential read is exact."""
-    if _irregular_quote(text, start, delimiter) or text.count("\r") != text.count("\r\n"):
+    nl, _, cr = _marks(text)
+    if _irregular_quote(text, start, delimiter) or text.count(cr) != text.count(cr + nl):  # type: ignore[operator]
         return None
     size = len(text) - start
     cuts = [start]
     for i in range(1, parts):
         target = max(start + size * i // parts, cuts[-1])
-        nl = text.find("\n", target)
-        if nl < 0:
+        end = text.find(nl, target)  # type: ignore[arg-type]
+        if end < 0:
             break
-        cut = _boundary_after(text, cuts[-1], nl)
+        cut = _boundary_after(text, cuts[-1], end)
         if cut >= len(text):
             break
         if cut > cuts[-1]:
@@ -134,22 +145,27 @@ def split_records(text: str, start: int, parts: int, delimiter: str) -> list[tup
     return list(itertools.pairwise(cuts))
 
 
-def _irregular_quote(text: str, start: int, delimiter: str) -> bool:
+def _irregular_quote(text: Text, start: int, delimiter: str) -> bool:
     """A quote inside an unquoted cell, or text right after a closing quote (`ab"c`): the csv module
     reads those literally, so counting quotes would misplace record boundaries."""
-    after = re.compile(f'"[^{re.escape(delimiter)}\r\n"]')  # starts with a literal: a fast scan
-    before_ok = (delimiter, "\n", "\r", '"')
-    return any(m.start() > start and text[m.start() - 1] not in before_ok for m in after.finditer(text, start))
+    pattern = f'"[^{re.escape(delimiter)}\r\n"]'  # starts with a literal: a fast scan
+    if isinstance(text, str):
+        ok: tuple[str | int, ...] = (delimiter, "\n", "\r", '"')
+        found = re.compile(pattern).finditer(text, start)
+    else:
+        ok = tuple(ord(c) for c in (delimiter, "\n", "\r", '"'))
+        found = re.compile(pattern.encode()).finditer(text, start)
+    return any(m.start() > start and text[m.start() - 1] not in ok for m in found)
 
 
-def _boundary_after(text: str, record_start: int, nl: int) -> int:
-    """The first record boundary at or after newline `nl`, counting quotes from a known boundary."""
-    quotes = text.count('"', record_start, nl)
+def _boundary_after(text: Text, record_start: int, end: int) -> int:
+    """The first record boundary at or after the newline at `end`, counting quotes from a known boundary."""
+    nl, quote, _ = _marks(text)
+    quotes = text.count(quote, record_start, end)  # type: ignore[arg-type]
     while quotes % 2:
-        nxt = text.find("\n", nl + 1)
+        nxt = text.find(nl, end + 1)  # type: ignore[arg-type]
         if nxt < 0:
             return len(text)
-        quotes += text.count('"', nl, nxt)
-        nl = nxt
-    return nl + 1
-
+        quotes += text.count(quote, end, nxt)  # type: ignore[arg-type]
+        end = nxt
+    return end + 1

@@ -1,9 +1,11 @@
 """Checking a large CSV table with several processes.
 
-The decoded text is cut into spans of whole records (`csvtext.split_records`); forked workers parse and
-check one span each with the same `check_table`, numbering rows from 0; the parent then shifts row numbers
-and merges reports in file order, so the result is the one a sequential check gives. Used when a caller asks
-for workers (the CLI does; the web server does not fork).
+The file is cut into spans of whole records (`csvtext.split_records`, on the undecoded bytes of a large
+file, or on decoded text); forked workers decode, parse and check one span each with the same
+`check_table`, numbering rows from 0; the parent then shifts row numbers and merges reports in file order,
+so the result is the one a sequential check gives. The encoding is decided as for a whole file: UTF-8
+when every span is UTF-8, else Windows-1252. Used when a caller asks for workers (the CLI does; the web
+server does not fork).
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from registry.standard import TableSpec
 from registry.validation import csvtext
 from registry.validation.report import Issue, Report
 from registry.validation.sources import RawTable
-from registry.validation.tables import CheckedTable, RowHook, check_table
+from registry.validation.tables import CheckedTable, RowHook, check_header, check_table
 
-MIN_CHARS = 4_000_000  # below this, starting processes costs more than it saves
-SPANS_PER_WORKER = 2
+ENCODINGS = (("utf-8", "UTF-8"), ("cp1252", "Windows-1252"))
 
 
 @dataclass
@@ -35,54 +36,87 @@ class _Job:
 
 _job: _Job | None = None  # set in the parent before forking; the workers inherit it
 
+SpanResult = tuple[Report, CheckedTable, int] | None  # None: the span is not in that encoding
 
-def _check_span(span: tuple[int, int]) -> tuple[Report, CheckedTable, int]:
+
+def _check_span(span: tuple[int, int], encoding: str | None) -> SpanResult:
     assert _job is not None
     job, (start, end) = _job, span
-    assert job.raw.text is not None
-    text = job.raw.text[start:end]
+    if encoding is None:
+        assert job.raw.text is not None
+        text = job.raw.text[start:end]
+    else:
+        assert job.raw.data is not None
+        try:
+            text = job.raw.data[start:end].decode(encoding)
+        except UnicodeDecodeError:
+            return None
     rows = csvtext.read_rows(text, job.raw.delimiter)
-    raw = dataclasses.replace(job.raw, rows=iter(rows), first_row=0, text=text, data_start=0)
+    raw = dataclasses.replace(job.raw, rows=iter(rows), first_row=0, text=text, data_start=0, data=None, spans=None)
     report = Report(max_per_code=job.max_per_code)
     checked = check_table(job.table, raw, report, job.hook, job.max_rows, job.keep_rows, job.header_ok)
     return report, checked, sum(report.rows.values())
 
 
-def _shift(issue: Issue, offset: int) -> Issue:
-    return issue if issue.row is None else dataclasses.replace(issue, row=issue.row + offset)
+def _spans(raw: RawTable, workers: int) -> tuple[list[tuple[int, int]], bool] | None:
+    """The spans to check and whether they are of undecoded bytes; None: check in one go."""
+    if raw.data is not None and raw.spans:
+        return raw.spans, True
+    text = raw.text
+    if workers < 2 or text is None or len(text) - raw.data_start < csvtext.PARALLEL_MIN_SIZE:
+        return None
+    spans = csvtext.split_records(text, raw.data_start, workers * csvtext.SPANS_PER_WORKER, raw.delimiter)
+    return (spans, False) if spans and len(spans) > 1 else None
 
 
 def check_table_parallel(table: TableSpec, raw: RawTable, report: Report, hook: RowHook | None, max_rows: int,
                          keep_rows: bool, workers: int) -> CheckedTable | None:
     """The checked table, or None when the file is small or cannot be split exactly (check it in one go)."""
     global _job
-    text = raw.text
-    if workers < 2 or text is None or len(text) - raw.data_start < MIN_CHARS:
+    found = _spans(raw, workers)
+    if found is None:
         return None
-    spans = csvtext.split_records(text, raw.data_start, workers * SPANS_PER_WORKER, raw.delimiter)
-    if spans is None or len(spans) < 2:
-        return None
-    from registry.validation.tables import check_header
-
+    spans, undecoded = found
     header_ok = check_header(table, raw, report)
     _job = _Job(table, raw, hook, max_rows, keep_rows, header_ok, report.max_per_code)
     out = CheckedTable(table.name, raw.source, [h for h in raw.header if h in table.by_name])
-    offset = raw.first_row
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for part, checked, count in pool.imap(_check_span, spans):
-                _merge(report, part, offset)
-                out.rows.extend(checked.rows)
-                out.row_numbers.extend(n + offset for n in checked.row_numbers)
-                out.keys.extend((key, n + offset) for key, n in checked.keys)
-                offset += count
-                if report.progress:
-                    report.progress(table.name, offset - raw.first_row)
+        with multiprocessing.get_context("fork").Pool(max(workers, 2)) as pool:
+            results: list[SpanResult] = []
+            chosen = ""
+            for encoding, label in ENCODINGS if undecoded else ((None, ""),):
+                results = pool.starmap(_check_span, [(span, encoding) for span in spans])
+                if all(r is not None for r in results):
+                    chosen = label
+                    break
+            else:
+                report.add(Issue("encoding-error", source=raw.source, resource=table.name, params={
+                    "detail": "octets invalides en UTF-8 comme en Windows-1252"}))
+                return out
     finally:
         _job = None
+    if undecoded:
+        bom = " avec BOM" if raw.bom else ""
+        report.note(f"encodage détecté : {chosen}{bom} ; séparateur : {csvtext.DELIMITER_NAMES[raw.delimiter]}",
+                    source=raw.source, resource=table.name)
+    offset = raw.first_row
+    for result in results:
+        assert result is not None
+        part, checked, count = result
+        _merge(report, part, offset)
+        out.rows.extend(checked.rows)
+        out.row_numbers.extend(n + offset for n in checked.row_numbers)
+        out.keys.extend((key, n + offset) for key, n in checked.keys)
+        offset += count
+        if report.progress:
+            report.progress(table.name, offset - raw.first_row)
     if offset - raw.first_row > max_rows:
         report.add(Issue("too-many-rows", resource=table.name, source=raw.source, params={"limit": str(max_rows)}))
     return out
+
+
+def _shift(issue: Issue, offset: int) -> Issue:
+    return issue if issue.row is None else dataclasses.replace(issue, row=issue.row + offset)
 
 
 def _merge(report: Report, part: Report, offset: int) -> None:

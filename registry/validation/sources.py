@@ -6,6 +6,7 @@ Problems with the file itself go to the report; nothing here checks cell values.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import json
 import urllib.request
@@ -40,6 +41,9 @@ class RawTable:
     text: str | None = None  # the decoded file, when there is one (for whole-file pre-checks)
     delimiter: str = ","
     data_start: int = 0  # where the data rows start in `text`
+    data: bytes | None = None  # a large file left undecoded, to be decoded and checked in spans
+    spans: list[tuple[int, int]] | None = None  # spans of whole records in `data`
+    bom: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -91,7 +95,34 @@ def table_from_bytes(std: Standard, data: bytes, name: str, report: Report, limi
         return read_json_bytes(std, data, name, report)
     if suffix not in ("", ".csv", ".txt", ".tsv"):
         raise _fail("unsupported-format", name, detail=f"extension {suffix}")
+    if limits.workers > 1 and len(data) >= csvtext.PARALLEL_MIN_SIZE:
+        raw = large_csv(std, data, name, limits.workers, resource)
+        if raw is not None:
+            return [raw]
     return [read_csv_bytes(std, data, name, report, resource)]
+
+
+def large_csv(std: Standard, data: bytes, name: str, workers: int, resource: str | None = None) -> RawTable | None:
+    """A large CSV file cut into spans of whole records, left undecoded for several processes to decode
+    and check (`parallel.py`); None when it cannot be cut exactly (then it is read in one go)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data[:65536]:
+        return None
+    bom = data.startswith(codecs.BOM_UTF8)
+    start = 3 if bom else 0
+    header_end = csvtext.record_end(data, start)
+    try:
+        header_text = data[start:header_end].decode("utf-8")
+    except UnicodeDecodeError:
+        header_text = data[start:header_end].decode("cp1252")
+    known = {n for t in std.tables.values() for n in t.field_names}
+    delimiter = csvtext.sniff_delimiter(header_text, known)
+    header = [h.strip() for h in next(iter(csvtext.read_rows(header_text, delimiter)), [])]
+    spans = csvtext.split_records(data, header_end, workers * csvtext.SPANS_PER_WORKER, delimiter)
+    if not header or spans is None or len(spans) < 2:
+        return None
+    res = resource or guess_resource(std, name, header, name)
+    return RawTable(res, name, header, iter(()), decimal_comma=delimiter != ",", delimiter=delimiter,
+                    data=data, spans=spans, bom=bom)
 
 
 def read_csv_bytes(std: Standard, data: bytes, name: str, report: Report,
