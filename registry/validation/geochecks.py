@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from registry.geo import Geography
@@ -10,6 +11,8 @@ from registry.standard import FieldSpec, TableSpec
 from registry.validation.report import Issue
 
 KIND_FIELD = "type_porteur"  # the bearer's type, that says which SIRENs the geography can confirm
+VINTAGE_FIELD = "millesime_cog"  # an old vintage turns a merged commune code into a warning
+CACHE_LIMIT = 200_000
 KINDS_FR = {"commune": "commune", "epci": "intercommunalité (EPCI)"}
 KINDS_EN = {"commune": "commune", "epci": "intercommunality (EPCI)"}
 
@@ -21,8 +24,45 @@ class GeoChecker:
             name: [f for f in t.fields if {"commune_exists", "siren_exists"} & set(f.checks)]
             for name, t in tables.items()
         }
+        self._seen: dict[tuple[Any, ...], list[Issue]] = {}
+
+    def key_groups(self, resource: str) -> list[tuple[str, ...]]:
+        """Independent groups of cells this check depends on: a caller may ask once per distinct tuple
+        of each group (a row with only that group's cells), instead of once per row."""
+        return [(KIND_FIELD, VINTAGE_FIELD, f.name) for f in self.fields.get(resource, ())]
+
+    def passes(self, resource: str, values: dict[str, Any], cells: dict[str, str]) -> bool:
+        """True when the row has nothing to report (a quick answer; `__call__` writes the issues)."""
+        for spec in self.fields.get(resource, ()):
+            text = cells.get(spec.name)
+            if not text:
+                continue
+            if "commune_exists" in spec.checks:
+                items = text.split(spec.list_separator) if spec.is_list and spec.list_separator else (text,)
+                if not all(map(self.geo.is_commune, items)):
+                    return False
+            if "siren_exists" in spec.checks:
+                declared = values.get(KIND_FIELD)
+                kind = self.geo.siren_kind(text)
+                if kind != declared and (kind is not None or declared in KINDS_FR):
+                    return False
+        return True
 
     def __call__(self, resource: str, row: int, values: dict[str, Any], cells: dict[str, str]) -> list[Issue]:
+        """The issues of one row; rows with the same territory cells get the same answer, computed once."""
+        fields = self.fields.get(resource)
+        if not fields:
+            return []
+        key = (resource, values.get(KIND_FIELD), values.get(VINTAGE_FIELD), *(cells.get(f.name) for f in fields))
+        found = self._seen.get(key)
+        if found is None:
+            found = self._check(resource, values, cells)
+            if len(self._seen) < CACHE_LIMIT:
+                self._seen[key] = found
+        return [dataclasses.replace(i, row=row) for i in found] if found else []
+
+    def _check(self, resource: str, values: dict[str, Any], cells: dict[str, str]) -> list[Issue]:
+        row = 0  # set by the caller
         found: list[Issue] = []
         for spec in self.fields.get(resource, ()):
             text = cells.get(spec.name)
@@ -49,7 +89,7 @@ class GeoChecker:
         former = self.geo.former_commune(code)
         if former is None:
             return [self._issue("commune-unknown", resource, row, spec, code)]
-        vintage = values.get("millesime_cog")
+        vintage = values.get(VINTAGE_FIELD)
         older = isinstance(vintage, int) and vintage < self.geo.vintage
         return [self._issue("commune-merged", resource, row, spec, code, "warning" if older else "error",
                             former=former.nom or "ancien code", name=former.nom_actuel,
@@ -58,7 +98,10 @@ class GeoChecker:
     def _siren(self, resource: str, row: int, spec: FieldSpec, siren: str,
                values: dict[str, Any]) -> list[Issue]:
         declared = values.get(KIND_FIELD)
-        org = self.geo.organisation(siren)
+        kind = self.geo.siren_kind(siren)
+        if kind == declared:
+            return []
+        org = self.geo.organisation(siren) if kind else None
         if org is None:
             if declared in KINDS_FR:
                 return [self._issue("siren-unknown", resource, row, spec, siren,

@@ -144,7 +144,7 @@ class RowResult:
 
 
 MEMO_LIMIT = 200_000  # distinct values remembered per field
-_MISS = object()
+MISS = object()
 
 
 class FieldMemo:
@@ -153,16 +153,32 @@ class FieldMemo:
 
     def __init__(self, spec: FieldSpec) -> None:
         self.adapter: TypeAdapter[Any] = TypeAdapter(annotation(spec), config=CONFIG)
+        self.many = TypeAdapter(list[annotation(spec)], config=CONFIG).validator  # type: ignore[misc]
         self.accepted: dict[str, Any] = {}
 
+    def typed_many(self, values: list[str]) -> dict[str, Any]:
+        """Typed values of many new values in one pydantic call (MISS for the invalid ones)."""
+        try:
+            return dict(zip(values, self.many.validate_python(values), strict=True))
+        except ValidationError as exc:
+            failed = {values[e["loc"][0]] for e in exc.errors(include_url=False)}
+        good = [v for v in values if v not in failed]
+        found: dict[str, Any] = dict(zip(good, self.many.validate_python(good), strict=True))
+        return found | dict.fromkeys(failed, MISS)
+
+    def remember(self, typed: dict[str, Any]) -> None:
+        room = MEMO_LIMIT - len(self.accepted)
+        if room > 0:
+            self.accepted.update((v, t) for v, t in list(typed.items())[:room] if t is not MISS)
+
     def typed(self, value: str) -> Any:
-        """The typed value, or _MISS when the value is invalid (the row model then says why)."""
-        found = self.accepted.get(value, _MISS)
-        if found is _MISS:
+        """The typed value, or MISS when the value is invalid (the row model then says why)."""
+        found = self.accepted.get(value, MISS)
+        if found is MISS:
             try:
                 found = self.adapter.validate_python(value)
             except ValidationError:
-                return _MISS
+                return MISS
             if len(self.accepted) < MEMO_LIMIT:
                 self.accepted[value] = found
         return found
@@ -211,7 +227,7 @@ class RowChecker:
             memo = memos.get(name)
             if memo is not None:
                 typed = memo.typed(value)
-                if typed is _MISS:
+                if typed is MISS:
                     return None
                 values[name] = typed
         return values

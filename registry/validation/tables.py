@@ -7,7 +7,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import islice
 from typing import Any
 
 from registry.csvsafe import unescape
@@ -15,6 +15,7 @@ from registry.standard import FieldSpec, Rule, TableSpec
 from registry.validation.expected import expected, fold
 from registry.validation.report import PROGRESS_EVERY, Issue, Report
 from registry.validation.rows import RowChecker
+from registry.validation.screen import screen, wanted_columns
 from registry.validation.sources import RawTable
 
 FRENCH_DECIMAL = re.compile(r"^\s*[-+]?\d{1,3}(?:[ \u00a0\u202f]\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
@@ -167,68 +168,117 @@ def _has_escapes(raw: RawTable) -> bool:
     return any(m.start() == 0 or raw.text[m.start() - 1] in CELL_START for m in ESCAPED.finditer(raw.text))
 
 
+BATCH = 2048
+
+
+@dataclass
+class _Context:
+    table: TableSpec
+    raw: RawTable
+    report: Report
+    hook: RowHook | None
+    checker: RowChecker
+    header_ok: bool
+    numbers: set[str]
+    texts: set[str]
+    slow: bool
+
+
 def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook | None = None,
                 max_rows: int = 1_000_000, keep_rows: bool = True, header_ok: bool | None = None) -> CheckedTable:
     """Checks every row; rows that pass are kept as canonical text cells, keyed by column (unless
-    `keep_rows` is false: validation only). `header_ok` given: the columns were checked already."""
+    `keep_rows` is false: validation only). `header_ok` given: the columns were checked already.
+
+    Rows come in batches: a column-wise screen (`screen.py`) clears the rows that are certainly valid; the
+    others are checked one by one (`_check_row`), in file order, so the report is the same either way."""
     if header_ok is None:
         header_ok = check_header(table, raw, report)
-    checker = RowChecker(table)
     specs = table.by_name
     header = raw.header
-    width = len(header)
-    columns = [h for h in header if h in specs]
-    typed_columns = [c for c in columns if specs[c].type != "string"]
     numbers = {f.name for f in table.fields if f.type in ("number", "integer")}
     texts = {f.name for f in table.fields if f.type == "string"} if _has_escapes(raw) else set()
-    slow = (raw.decimal_comma and bool(numbers & set(header))) or bool(texts)
-    pk = table.primary_key
+    slow = (raw.decimal_comma and bool(numbers & set(header))) or bool(texts) or len(set(header)) != len(header)
+    checker = RowChecker(table)
+    slow = slow or not checker.required <= set(header)  # rows without a required column: all invalid
+    ctx = _Context(table, raw, report, hook, checker, header_ok, numbers, texts, slow)
+    columns = [h for h in header if h in specs]
     out = CheckedTable(table.name, raw.source, columns)
+    positions = {c: header.index(c) for c in columns}
+    typed_columns = [c for c in columns if specs[c].type != "string"]
+    pk = [(header.index(k), specs[k].type == "integer") for k in table.primary_key] \
+        if set(table.primary_key) <= set(header) else None
+    wanted = wanted_columns(table, header, hook)
     converted = 0
-    rows_seen = report.rows
-    for index, row in enumerate(raw.rows):
-        number = raw.first_row + index
-        if index >= max_rows:
-            report.add(Issue("too-many-rows", resource=table.name, source=raw.source,
-                             params={"limit": str(max_rows)}))
-            break
-        rows_seen[table.name] += 1
-        if report.progress and index % PROGRESS_EVERY == PROGRESS_EVERY - 1:
-            report.progress(table.name, index + 1)
-        if slow or len(row) != width or not any(row):
-            cells, n_converted = _cells(table, raw, row, number, report, numbers, texts)
-            converted += n_converted
-            if cells is None:
+    index = 0
+    rows = iter(raw.rows)
+    while batch := list(islice(rows, min(BATCH, max_rows + 1 - index))):
+        screened = None if slow else screen(table, ctx.checker, header, batch, hook, wanted)
+        for k, row in enumerate(batch):
+            number = raw.first_row + index
+            if index >= max_rows:
+                report.add(Issue("too-many-rows", resource=table.name, source=raw.source,
+                                 params={"limit": str(max_rows)}))
+                return _finish(out, report, raw, table, converted)
+            index += 1
+            report.rows[table.name] += 1
+            if report.progress and index % PROGRESS_EVERY == 0:
+                report.progress(table.name, index)
+            if screened is None or not screened.clean[k]:
+                converted += _check_row(ctx, row, number, out, keep_rows)
                 continue
-        else:
-            cells = dict(compress(zip(header, row, strict=True), row))  # the non-empty cells
-        if pk and all(cells.get(k) for k in pk):
-            out.keys.append((tuple(_key_part(specs[k], cells[k]) for k in pk), number))
-        result = checker.check(cells)
-        values = result.values
-        if values is None:
-            for name, code, params in result.errors:
-                if code == "missing-value" and name not in header and not header_ok:
-                    continue  # already reported once, as a missing column
-                report.add(issue(code, table, raw, number, specs[name], cells.get(name, ""), params))
-            continue
-        problems = list(rule_issues(table, raw, number, values)) if table.rules else []
-        if hook is not None:
-            problems += hook(table.name, number, values, cells)
-        if problems:
-            for p in problems:
-                report.add(p)
-            if any(p.severity == "error" for p in problems):
-                continue
-        if not keep_rows:
-            continue
-        row_out = {c: cells.get(c, "") for c in columns}
-        for c in typed_columns:
-            if c in cells:
-                row_out[c] = canonical(specs[c], values[c], cells[c])
-        out.rows.append(row_out)
-        out.row_numbers.append(number)
+            if pk is not None:
+                out.keys.append((tuple(_key_part_text(row[i], is_int) for i, is_int in pk), number))
+            if keep_rows:
+                s = screened.slot[k]
+                row_out = {c: row[positions[c]] for c in columns}
+                for c in typed_columns:
+                    if row_out[c]:
+                        row_out[c] = canonical(specs[c], screened.typed[c][s], row_out[c])
+                out.rows.append(row_out)
+                out.row_numbers.append(number)
+    return _finish(out, report, raw, table, converted)
+
+
+def _finish(out: CheckedTable, report: Report, raw: RawTable, table: TableSpec, converted: int) -> CheckedTable:
     if converted:
         report.note(f"{converted} nombre(s) à virgule décimale lus comme des décimaux (ex. 12,5 = 12.5)",
                     source=raw.source, resource=table.name)
     return out
+
+
+def _key_part_text(text: str, is_int: bool) -> str:
+    return str(int(text.strip())) if is_int else text
+
+
+def _check_row(ctx: _Context, row: list[str], number: int, out: CheckedTable, keep_rows: bool) -> int:
+    """One row checked by the row model, with its issues; returns how many decimal commas it converted."""
+    table, raw, report = ctx.table, ctx.raw, ctx.report
+    specs = table.by_name
+    cells, converted = _cells(table, raw, row, number, report, ctx.numbers, ctx.texts)
+    if cells is None:
+        return converted
+    pk = table.primary_key
+    if pk and all(cells.get(k) for k in pk):
+        out.keys.append((tuple(_key_part(specs[k], cells[k]) for k in pk), number))
+    result = ctx.checker.check(cells)
+    values = result.values
+    if values is None:
+        for name, code, params in result.errors:
+            if code == "missing-value" and name not in raw.header and not ctx.header_ok:
+                continue  # already reported once, as a missing column
+            report.add(issue(code, table, raw, number, specs[name], cells.get(name, ""), params))
+        return converted
+    problems = list(rule_issues(table, raw, number, values)) if table.rules else []
+    if ctx.hook is not None:
+        problems += ctx.hook(table.name, number, values, cells)
+    for p in problems:
+        report.add(p)
+    if any(p.severity == "error" for p in problems) or not keep_rows:
+        return converted
+    row_out = {c: cells.get(c, "") for c in out.columns}
+    for c in out.columns:
+        if c in cells and specs[c].type != "string":
+            row_out[c] = canonical(specs[c], values[c], cells[c])
+    out.rows.append(row_out)
+    out.row_numbers.append(number)
+    return converted
