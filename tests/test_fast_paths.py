@@ -1,4 +1,5 @@
-"""Checking a large file with several processes gives exactly what a sequential check gives."""
+"""The fast paths give exactly what a plain row-by-row check gives: large files checked by several processes,
+and the column-wise screen of row batches."""
 
 from __future__ import annotations
 
@@ -83,3 +84,49 @@ def test_undecodable_large_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     path.write_bytes(csv_bytes(rows(50)) + b"\x81\x8d\x8f\x90,x\n" + csv_bytes(rows(50)).split(b"\n", 1)[1])
     sub = validate_path(path, limits=Limits(workers=2))
     assert [i.code for i in sub.report.errors()] == ["encoding-error"]
+
+
+def test_column_screen_equals_row_by_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The column-wise screen only decides which rows the row model must see: forcing every row through
+    the row model gives the same issues and the same rows."""
+    import registry.validation.tables as tables
+    from registry.validation.screen import Screened
+
+    variants = rows(300)
+    for i, row in enumerate(variants):
+        if i % 41 == 3:
+            row["code_insee_commune"] = "75999"  # unknown commune
+        if i % 43 == 4:
+            row["communes_concernees"] = "75056|01340"  # merged commune: error, or warning with an old vintage
+            row["millesime_cog"] = "2015" if i % 2 else ""
+        if i % 47 == 5:
+            row["type_porteur"] = "epci"  # a commune's SIREN declared as an EPCI
+        if i % 59 == 6:
+            row["date_fin"] = "2001-01-01"  # before date_debut
+        if i % 61 == 7:
+            row["statut"], row["motif_arret"] = "abandonne", ""
+        if i % 67 == 8:
+            row["intitule"] = "x" * 201
+        if i % 71 == 9:
+            row["siren_porteur"] = "217500017"
+    path = tmp_path / "experiences.csv"
+    path.write_bytes(csv_bytes(variants))
+
+    def run() -> list[tuple[int | None, str | None, str, str]]:
+        sub = validate_path(path, report=Report(max_per_code=10**6))
+        return [(i.row, i.field, i.code, i.severity) for i in sub.report.issues]
+
+    screened_issues = run()
+    assert {code for _, _, code, _ in screened_issues} >= {"commune-unknown", "commune-merged", "siren-kind-mismatch",
+                                                          "rule-date-order", "rule-required-if", "too-long",
+                                                          "siren-checksum", "enum-mismatch", "type-error"}
+    monkeypatch.setattr(tables, "screen", lambda _t, _c, _h, batch, *_: Screened([False] * len(batch)))
+    assert run() == screened_issues
+
+    valid = [r for r in rows(300) if r["statut"] != "fini" and "/" not in r["date_debut"]
+             and r["id_experience"] != "217500016-2000-000"]
+    path.write_bytes(csv_bytes(valid))
+    monkeypatch.undo()
+    fast = validate_path(path).tables["experiences"].rows
+    monkeypatch.setattr(tables, "screen", lambda _t, _c, _h, batch, *_: Screened([False] * len(batch)))
+    assert validate_path(path).tables["experiences"].rows == fast and len(fast) == len(valid)
