@@ -7,10 +7,12 @@ made again. Facets and filters are the schema's enum fields of `experiences`, no
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from whoosh import index as windex
 from whoosh.analysis import Analyzer, CharsetFilter, LanguageAnalyzer
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
@@ -25,6 +27,7 @@ from registry.standard import MAIN_RESOURCE, Standard, get_standard
 from registry.store import Registry
 
 BATCH = 500
+BULK = 2000  # pending changes from which the index is written by several processes
 
 
 def analyzer() -> Analyzer:
@@ -67,46 +70,81 @@ def open_index(path: Path, std: Standard) -> windex.Index:
     return windex.create_in(str(path), index_schema(std))
 
 
+def _writer(ix: windex.Index, many: int) -> Any:
+    """An index writer; several processes when there are many documents to analyse."""
+    procs = os.cpu_count() or 1
+    bulk = {"procs": procs, "multisegment": True} if many >= BULK and procs > 1 else {}
+    return ix.writer(timeout=30, limitmb=128, **bulk)
+
+
 def sync(registry: Registry) -> int:
-    """Applies pending outbox events to the index; returns how many were processed."""
+    """Applies pending outbox events to the index, in order, with one index commit; returns how many.
+    Many changes at once (an import) rebuild the index, which is much faster than updating it."""
     std = get_standard()
     ix = open_index(registry.settings.index_path, std)
-    done = 0
-    while True:
-        with registry.session() as s:
-            events = list(s.scalars(select(OutboxEvent).where(OutboxEvent.processed_at.is_(None))
-                                    .order_by(OutboxEvent.id).limit(BATCH)))
-            if not events:
-                return done
-            ids = {e.experience_id for e in events}
-            current = {e.id: e for e in s.scalars(select(Experience).where(Experience.id.in_(ids)))}
-            writer = ix.writer(timeout=30)
-            for exp_id in ids:
-                exp = current.get(exp_id)
-                if exp is None or exp.status != "published":
-                    writer.delete_by_term("id", exp_id)
-                else:
-                    writer.update_document(**document(std, exp))
-            writer.commit()
-            s.execute(update(OutboxEvent).where(OutboxEvent.id.in_([e.id for e in events]))
+    with registry.session() as s:
+        pending = list(s.execute(select(OutboxEvent.id, OutboxEvent.experience_id)
+                                 .where(OutboxEvent.processed_at.is_(None)).order_by(OutboxEvent.id)))
+    if not pending:
+        return 0
+    ids = list(dict.fromkeys(exp_id for _, exp_id in pending))  # the latest state of each, once
+    if len(ids) >= BULK and len(ids) * 5 >= ix.doc_count_all():
+        rebuild(registry, upto=pending[-1][0])
+        return len(pending)
+    writer = ix.writer(timeout=30, limitmb=128)
+    try:
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start:start + BATCH]
+            with registry.session() as s:
+                current = {e.id: e for e in s.scalars(select(Experience).where(Experience.id.in_(chunk)))}
+                for exp_id in chunk:
+                    exp = current.get(exp_id)
+                    if exp is None or exp.status != "published":
+                        writer.delete_by_term("id", exp_id)
+                    else:
+                        writer.update_document(**document(std, exp))
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+    _mark(registry, upto=pending[-1][0], only=[event_id for event_id, _ in pending])
+    return len(pending)
+
+
+def _mark(registry: Registry, upto: int, only: list[int] | None = None) -> None:
+    """Marks events processed, after the index commit: a crash in between only redoes work."""
+    with registry.session() as s:
+        if only is None:
+            s.execute(update(OutboxEvent).where(OutboxEvent.processed_at.is_(None), OutboxEvent.id <= upto)
                       .values(processed_at=registry.clock()))
-            done += len(events)
+            return
+        for start in range(0, len(only), BATCH):
+            s.execute(update(OutboxEvent).where(OutboxEvent.id.in_(only[start:start + BATCH]))
+                      .values(processed_at=registry.clock()))
 
 
-def rebuild(registry: Registry) -> int:
-    """Drops the index and builds it again from the current state (then the outbox is up to date)."""
+def rebuild(registry: Registry, upto: int | None = None) -> int:
+    """Builds the index again from the current state; events up to the last one seen before reading that
+    state (or `upto`) are then marked processed. Returns the number of documents."""
     std = get_standard()
+    if upto is None:
+        with registry.session() as s:
+            upto = s.scalar(select(func.max(OutboxEvent.id))) or 0
     path = registry.settings.index_path
     path.mkdir(parents=True, exist_ok=True)
     ix = windex.create_in(str(path), index_schema(std))
-    count = 0
     with registry.session() as s:
-        writer = ix.writer(timeout=30)
-        for exp in s.scalars(select(Experience).where(Experience.status == "published")):
-            writer.add_document(**document(std, exp))
-            count += 1
+        count = s.scalar(select(func.count()).select_from(Experience).where(Experience.status == "published")) or 0
+        writer = _writer(ix, count)
+        try:
+            for exp in s.scalars(select(Experience).where(Experience.status == "published")
+                                 .execution_options(yield_per=BATCH)):
+                writer.add_document(**document(std, exp))
+        except BaseException:
+            writer.cancel()
+            raise
         writer.commit()
-        s.execute(update(OutboxEvent).where(OutboxEvent.processed_at.is_(None)).values(processed_at=registry.clock()))
+    _mark(registry, upto)
     return count
 
 

@@ -3,6 +3,7 @@ re-processing is harmless; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from registry import search
@@ -66,3 +67,16 @@ def test_facets_come_from_the_schema(registry: Registry) -> None:
     assert set(results.facets) == enum_fields
     assert sum(results.facets["statut"].values()) == 4
     assert search.search(registry, "", {"domaine": "mobilite_stationnement"}).total == 1
+
+
+def test_many_changes_rebuild_the_index_without_losing_later_ones(registry: Registry,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search, "BULK", 2)  # "many" = 2 here, so the rebuild path runs on a small registry
+    assert publish_path(registry, SCHEMAS_DIR / "datapackage.json", CLI).accepted
+    assert search.sync(registry) == 4 and pending(registry) == 0
+    assert search.search(registry).total == 4
+    renamed = {**example(LYON), "intitule": "Stationnement : un abandon instructif"}
+    assert publish_bytes(registry, csv_bytes([renamed]), "x.csv", CLI).accepted
+    search.rebuild(registry, upto=0)  # a rebuild that saw no event leaves the new one pending
+    assert pending(registry) == 1
+    assert search.sync(registry) == 1 and ids(search.search(registry, "instructif")) == {LYON}
