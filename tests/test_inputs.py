@@ -251,3 +251,15 @@ def test_numbers_and_dates_are_stored_in_plain_notation() -> None:
     stored = sub.tables["experiences"].rows[0]
     assert [stored[k] for k in ("cout_prevu", "cout_reel", "economies_annuelles", "millesime_cog", "date_debut")] \
         == ["1000", "1500.50", "12", "2023", "2023-03-01"]
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    (b"[" * 100_000, "imbriqué trop profondément"),
+    (b'{"cout_prevu": ' + b"1" * 5000 + b"}", "JSON invalide"),
+    (b'{"id_experience": "x", "intitule": {"fr": "Titre"}}', "« intitule » est un objet JSON"),
+    (b'{"id_experience": "x", "technologies": [["capteurs_iot"]]}', "« technologies » est une liste de listes"),
+    (b"\xff\xfe{}", "JSON invalide"),
+])
+def test_hostile_json_gets_a_clear_error(data: bytes, said: str) -> None:
+    [err] = validate_bytes(data, "rex.json").report.errors()
+    assert err.code == "unreadable-file" and said in err.message()

@@ -153,8 +153,10 @@ def read_csv_bytes(std: Standard, data: bytes, name: str, report: Report,
 def read_json_bytes(std: Standard, data: bytes, name: str, report: Report) -> list[RawTable]:
     try:
         doc = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail("unreadable-file", name, detail=f"JSON invalide ({exc})") from None
+    except RecursionError:
+        raise _fail("unreadable-file", name, detail="JSON imbriqué trop profondément") from None
+    except ValueError as exc:  # bad UTF-8, bad JSON, an integer of thousands of digits
+        raise _fail("unreadable-file", name, detail=f"JSON invalide ({str(exc)[:200]})") from None
     return tabular.tables_from_json(std, doc, name)
 
 

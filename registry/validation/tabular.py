@@ -51,10 +51,22 @@ def cell_text(value: Any, separator: str = "|") -> str:
     if isinstance(value, (int, Decimal)):
         return str(value)
     if isinstance(value, list):
+        if any(isinstance(v, (list, dict)) for v in value):
+            raise TypeError("une liste de listes ou d'objets")
         return separator.join(cell_text(v) for v in value)
     if isinstance(value, dict):
-        return str(value)
+        raise TypeError("un objet JSON")
     return str(value)
+
+
+def _json_cell(record: dict[str, Any], key: str, source: str) -> str:
+    from registry.validation.sources import SourceError
+
+    try:
+        return cell_text(record.get(key))
+    except TypeError as exc:
+        detail = f"la valeur de « {key} » est {exc} : un texte, un nombre ou une liste de textes attendu"
+        raise SourceError(Issue("unreadable-file", source=source, field=key, params={"detail": detail})) from None
 
 
 def _records_table(std: Standard, resource: str, records: list[Any], source: str,
@@ -75,7 +87,7 @@ def _records_table(std: Standard, resource: str, records: list[Any], source: str
         rec = rec if isinstance(rec, dict) else {}
         if parent_key is not None:
             rec = {KEY_FIELD: parent_key, **rec}
-        rows.append([cell_text(rec.get(k)) for k in header])
+        rows.append([_json_cell(rec, k, source) for k in header])
     return RawTable(resource, source, header, iter(rows))
 
 
