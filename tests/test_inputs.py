@@ -263,3 +263,14 @@ def test_numbers_and_dates_are_stored_in_plain_notation() -> None:
 def test_hostile_json_gets_a_clear_error(data: bytes, said: str) -> None:
     [err] = validate_bytes(data, "rex.json").report.errors()
     assert err.code == "unreadable-file" and said in err.message()
+
+
+def test_everything_said_in_english_is_english() -> None:
+    row = {**example(PARIS), "cout_prevu": "95 000", "statut": "Terminé"}
+    header = [*list(row), "code_insee"]
+    sub = validate_bytes(csv_bytes([row], header=header, delimiter=";", encoding="cp1252"), "experiences.csv")
+    text = sub.report.to_text("en")
+    assert "encoding detected: Windows-1252; delimiter: semicolon (;)" in text
+    assert "Did you mean “code_insee_commune”?" in text and "Did you mean “termine”?" in text
+    for french in ("encodage", "colonne", "ligne", "Vouliez", "Valeurs acceptées", "obligatoire", "erreur"):
+        assert french not in text, french

@@ -16,6 +16,13 @@ from dataclasses import dataclass
 
 DELIMITERS = (";", ",", "\t")
 DELIMITER_NAMES = {";": "point-virgule (;)", ",": "virgule (,)", "\t": "tabulation"}
+DELIMITER_NAMES_EN = {";": "semicolon (;)", ",": "comma (,)", "\t": "tab"}
+
+
+def dialect_note(encoding: str, bom: bool, delimiter: str) -> tuple[str, str]:
+    """What was detected about a CSV file, in French and English."""
+    return (f"encodage détecté : {encoding}{' avec BOM' if bom else ''} ; séparateur : {DELIMITER_NAMES[delimiter]}",
+            f"encoding detected: {encoding}{' with BOM' if bom else ''}; delimiter: {DELIMITER_NAMES_EN[delimiter]}")
 MAX_CELL_CHARS = 1_000_000
 PARALLEL_MIN_SIZE = 4_000_000  # bytes or characters: below this, starting processes costs more than it saves
 SPANS_PER_WORKER = 2
@@ -30,10 +37,6 @@ class Decoded:
     text: str
     encoding: str
     bom: bool
-
-    def describe(self) -> str:
-        bom = " avec BOM" if self.bom else ""
-        return f"encodage détecté : {self.encoding}{bom}"
 
 
 def decode(data: bytes) -> Decoded:

@@ -50,8 +50,9 @@ def expected(spec: FieldSpec, code: str, value: str, params: dict[str, str], en:
         return text
     if code in ("pattern-mismatch", "list-item-invalid"):
         example = spec.example.split(spec.list_separator)[0] if spec.is_list and spec.list_separator else spec.example
-        desc = spec.description if not en else spec.title_en or spec.title
-        return f"{desc} " + (f"Example: {example}" if en else f"Exemple : {example}")
+        if en:
+            return f"see the standard's description of this column; for example: {example}"
+        return f"{spec.description} Exemple : {example}"
     if code == "out-of-range":
         if params.get("kind") == "min":
             return f"at least {spec.minimum:g}" if en else f"une valeur d'au moins {spec.minimum:g}"
@@ -76,4 +77,6 @@ def _type_expected(spec: FieldSpec, value: str, en: bool) -> str:
         "un nombre : des chiffres, avec un point ou une virgule décimale, par exemple 12500.50"
     if any(ch in value for ch in "€$%"):
         text += " (no currency or % sign)" if en else " (sans symbole € ni %)"
+    elif " " in value.strip() or "\u00a0" in value:
+        text += " (no spaces between digits)" if en else " (sans espace entre les chiffres)"
     return text

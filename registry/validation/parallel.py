@@ -96,9 +96,7 @@ def check_table_parallel(table: TableSpec, raw: RawTable, report: Report, hook: 
     finally:
         _job = None
     if undecoded:
-        bom = " avec BOM" if raw.bom else ""
-        report.note(f"encodage détecté : {chosen}{bom} ; séparateur : {csvtext.DELIMITER_NAMES[raw.delimiter]}",
-                    source=raw.source, resource=table.name)
+        report.note(*csvtext.dialect_note(chosen, raw.bom, raw.delimiter), source=raw.source, resource=table.name)
     offset = raw.first_row
     for result in results:
         assert result is not None

@@ -76,8 +76,10 @@ class Report:
         if self.counts[key] <= self.max_per_code:
             self.issues.append(issue)
 
-    def note(self, detail: str, source: str | None = None, resource: str | None = None) -> None:
-        self.add(Issue("detected", "info", resource=resource, source=source, params={"detail": detail}))
+    def note(self, detail: str, detail_en: str, source: str | None = None, resource: str | None = None) -> None:
+        """Says what was detected or decided about the input (in French and English)."""
+        self.add(Issue("detected", "info", resource=resource, source=source,
+                       params={"detail": detail, "detail_en": detail_en}))
 
     def count(self, severity: Severity = "error") -> int:
         return sum(n for (sev, _, _), n in self.counts.items() if sev == severity)

@@ -143,8 +143,7 @@ def read_csv_bytes(std: Standard, data: bytes, name: str, report: Report,
         raise _fail("unreadable-file", name, detail=str(exc)) from None
     header = [h.strip() for h in header]
     res = resource or guess_resource(std, name, header, name)
-    report.note(f"{decoded.describe()} ; séparateur : {csvtext.DELIMITER_NAMES[delimiter]}",
-                source=name, resource=res)
+    report.note(*csvtext.dialect_note(decoded.encoding, decoded.bom, delimiter), source=name, resource=res)
     return RawTable(res, name, header, tabular.guarded(rows, name, report, res),
                     decimal_comma=delimiter != ",", text=text, delimiter=delimiter,
                     data_start=csvtext.record_end(text, 0))

@@ -49,6 +49,17 @@ def issue(code: str, table: TableSpec, raw: RawTable, row: int | None, spec: Fie
                  value=value, params=params, source=raw.source)
 
 
+def _closest(name: str, by_fold: dict[str, str], known: set[str]) -> str | None:
+    """The column meant: same name once accents and case are folded, or one it is the start of, or close."""
+    folded = fold(name)
+    if folded in by_fold:
+        return by_fold[folded]
+    starts = sorted((n for n in known if folded and n.startswith(folded)), key=len)
+    if starts:
+        return starts[0]
+    return next(iter(difflib.get_close_matches(folded, known, 1, 0.75)), None)
+
+
 def check_header(table: TableSpec, raw: RawTable, report: Report) -> bool:
     """Columns are matched by name, in any order. False when a required column is missing."""
     seen: set[str] = set()
@@ -62,7 +73,7 @@ def check_header(table: TableSpec, raw: RawTable, report: Report) -> bool:
             report.add(Issue("duplicate-column", resource=table.name, source=raw.source, field=name,
                              params={"name": name}))
         elif name not in known:
-            close = by_fold.get(fold(name)) or next(iter(difflib.get_close_matches(name, known, 1, 0.75)), None)
+            close = _closest(name, by_fold, known)
             hint = f" Vouliez-vous dire « {close} » ?" if close else ""
             report.add(Issue("unknown-column", resource=table.name, source=raw.source, field=name,
                              params={"name": name, "hint": hint,
@@ -73,7 +84,7 @@ def check_header(table: TableSpec, raw: RawTable, report: Report) -> bool:
         if spec.required and spec.name not in seen:
             ok = False
             report.add(Issue("missing-column", resource=table.name, source=raw.source, field=spec.name,
-                             params={"name": spec.name, "field": spec.title}))
+                             params={"name": spec.name, "field": spec.title, "field_en": spec.title_en}))
     return ok
 
 
@@ -242,6 +253,7 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
 def _finish(out: CheckedTable, report: Report, raw: RawTable, table: TableSpec, converted: int) -> CheckedTable:
     if converted:
         report.note(f"{converted} nombre(s) à virgule décimale lus comme des décimaux (ex. 12,5 = 12.5)",
+                    f"{converted} number(s) with a decimal comma read as decimals (e.g. 12,5 = 12.5)",
                     source=raw.source, resource=table.name)
     return out
 

@@ -150,7 +150,8 @@ def read_xlsx(std: Standard, data: bytes, name: str, report: Report, resource: s
         width = len(header)
         source = f"{name} (feuille {ws.title})"
         res = resource if len(sheets) == 1 and resource else guess_resource(std, ws.title, header, source)
-        report.note(f"classeur XLSX, feuille « {ws.title} » lue comme la table {res}", source=source,
+        report.note(f"classeur XLSX, feuille « {ws.title} » lue comme la table {res}",
+                    f"XLSX workbook, sheet “{ws.title}” read as table {res}", source=source,
                     resource=res)
         trimmed = (_trim(r, width) for r in rows)
         tables.append(RawTable(res, source, header, trimmed))
