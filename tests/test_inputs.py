@@ -274,3 +274,12 @@ def test_everything_said_in_english_is_english() -> None:
     assert "Did you mean “code_insee_commune”?" in text and "Did you mean “termine”?" in text
     for french in ("encodage", "colonne", "ligne", "Vouliez", "Valeurs acceptées", "obligatoire", "erreur"):
         assert french not in text, french
+
+
+def test_too_many_rows_are_refused_with_the_limit() -> None:
+    many = [{**example(PARIS), "id_experience": f"217500016-2023-{i:03d}"} for i in range(12)]
+    sub = validate_bytes(csv_bytes(many), "experiences.csv", limits=Limits(max_rows=10))
+    assert [(i.code, i.message()) for i in sub.report.errors()] == [
+        ("too-many-rows", "Le fichier a plus de 10 lignes, la limite autorisée.")]
+    assert sub.report.rows["experiences"] == 10
+    assert validate_bytes(csv_bytes(many[:10]), "experiences.csv", limits=Limits(max_rows=10)).valid

@@ -222,31 +222,38 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
     converted = 0
     index = 0
     rows = iter(raw.rows)
+    first_key = pk[0][0] if pk is not None and len(pk) == 1 and not pk[0][1] else None
     while batch := list(islice(rows, min(BATCH, max_rows + 1 - index))):
-        screened = None if slow else screen(table, ctx.checker, header, batch, hook, wanted)
+        over = index + len(batch) > max_rows  # the row after the last one allowed
+        if over:
+            batch.pop()
+        screened = None if slow or not batch else screen(table, ctx.checker, header, batch, hook, wanted)
+        clean = screened.clean if screened is not None else None
+        base = raw.first_row + index
         for k, row in enumerate(batch):
-            number = raw.first_row + index
-            if index >= max_rows:
-                report.add(Issue("too-many-rows", resource=table.name, source=raw.source,
-                                 params={"limit": str(max_rows)}))
-                return _finish(out, report, raw, table, converted)
-            index += 1
-            report.rows[table.name] += 1
-            if report.progress and index % PROGRESS_EVERY == 0:
-                report.progress(table.name, index)
-            if screened is None or not screened.clean[k]:
-                converted += _check_row(ctx, row, number, out, keep_rows)
+            if clean is None or not clean[k]:
+                converted += _check_row(ctx, row, base + k, out, keep_rows)
                 continue
-            if pk is not None:
-                out.keys.append((tuple(_key_part_text(row[i], is_int) for i, is_int in pk), number))
+            if first_key is not None:
+                out.keys.append(((row[first_key],), base + k))
+            elif pk is not None:
+                out.keys.append((tuple(_key_part_text(row[i], is_int) for i, is_int in pk), base + k))
             if keep_rows:
-                s = screened.slot[k]
+                s = screened.slot[k]  # type: ignore[union-attr]
                 row_out = {c: row[positions[c]] for c in columns}
                 for c in typed_columns:
                     if row_out[c]:
-                        row_out[c] = canonical(specs[c], screened.typed[c][s], row_out[c])
+                        row_out[c] = canonical(specs[c], screened.typed[c][s], row_out[c])  # type: ignore[union-attr]
                 out.rows.append(row_out)
-                out.row_numbers.append(number)
+                out.row_numbers.append(base + k)
+        done = index + len(batch)
+        report.rows[table.name] += len(batch)
+        if report.progress and done // PROGRESS_EVERY > index // PROGRESS_EVERY:
+            report.progress(table.name, done)
+        index = done
+        if over:
+            report.add(Issue("too-many-rows", resource=table.name, source=raw.source, params={"limit": str(max_rows)}))
+            break
     return _finish(out, report, raw, table, converted)
 
 
