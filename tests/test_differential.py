@@ -45,6 +45,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -371,13 +372,14 @@ DIFF_SETTINGS = settings(deadline=None,
                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                                 HealthCheck.data_too_large, HealthCheck.large_base_example])
 EXAMPLES = {"experiences": 80, "indicateurs": 80, "enseignements": 30, "acteurs": 25, "documents": 25}
+SCALE = int(os.environ.get("REGISTRY_DIFF_SCALE", "1"))  # more examples for a deeper run, e.g. 10
 MIN_ROWS, MAX_ROWS = 10, 40
 
 
 def make_test(name: str) -> Callable[..., None]:
     table = TABLE_SPECS[name]
 
-    @settings(DIFF_SETTINGS, max_examples=EXAMPLES[name])
+    @settings(DIFF_SETTINGS, max_examples=EXAMPLES[name] * SCALE)
     @given(rows=st.lists(table_row(table), min_size=MIN_ROWS, max_size=MAX_ROWS))
     def test(tmp_path: Path, rows: list[list[str]]) -> None:
         fl, registry = run_both(tmp_path, table, rows)
