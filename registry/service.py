@@ -7,11 +7,13 @@ state, and add an outbox event. Invalid input is refused whole with its report; 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from registry.db import Experience, Organisation, OutboxEvent, Revision
@@ -25,6 +27,7 @@ from registry.validation.sources import RawTable
 
 Channel = Literal["form", "upload", "api", "harvest", "cli"]
 CHANNELS: tuple[str, ...] = ("form", "upload", "api", "harvest", "cli")
+ATTEMPTS = 3  # a transaction that lost a race with another writer is redone on the new state
 
 
 @dataclass(frozen=True)
@@ -107,11 +110,28 @@ def publish(registry: Registry, sub: Submission, prov: Provenance, std: Standard
         for row in table.rows:
             grouped.setdefault(row[KEY_FIELD], {}).setdefault(name, []).append(row)
     child_tables = [n for n in sub.tables if n != MAIN_RESOURCE]
-    with registry.session() as s:
-        for exp_id in sub.experience_ids():
-            children = {t: grouped.get(exp_id, {}).get(t, []) for t in child_tables}
-            result.outcomes.append(_upsert(registry, s, std, exp_id, main.get(exp_id), children, prov))
-    return result
+    for attempt in range(ATTEMPTS):
+        try:
+            with registry.session() as s:
+                outcomes = []
+                for exp_id in sub.experience_ids():
+                    children = {t: grouped.get(exp_id, {}).get(t, []) for t in child_tables}
+                    outcomes.append(_upsert(registry, s, std, exp_id, main.get(exp_id), children, prov))
+        except (IntegrityError, OperationalError) as exc:
+            # another writer committed the same experience first (or SQLite's snapshot went stale):
+            # the whole transaction is redone on the new state
+            if attempt == ATTEMPTS - 1 or not _conflict(exc):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+            continue
+        result.outcomes = outcomes
+        return result
+    raise AssertionError("unreachable")
+
+
+def _conflict(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, IntegrityError) or "locked" in text or "busy" in text or "serializ" in text
 
 
 def _upsert(registry: Registry, s: Session, std: Standard, exp_id: str, main_row: dict[str, str] | None,

@@ -185,3 +185,36 @@ def test_invalid_experience_is_reported_once_not_on_each_child_row(registry: Reg
         "indicateurs": children("indicateurs", PARIS)})
     result = publish_path(registry, folder, UPLOAD)
     assert [(i.code, i.field) for i in result.report.errors()] == [("enum-mismatch", "domaine")]
+
+
+def test_two_writers_racing_on_a_new_experience(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two publications of the same new experience at the same moment: both succeed, one creates it, the
+    other finds it on retry (a real race on the real database: both read "absent" before either writes)."""
+    import threading
+
+    import registry.service as service
+
+    barrier = threading.Barrier(2, timeout=30)
+    real = service._project
+    first_try = threading.local()
+
+    def racing(*args, **kwargs):  # both transactions have read "absent" before either writes
+        if not getattr(first_try, "done", False):
+            first_try.done = True
+            barrier.wait()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_project", racing)
+    results: list[object] = []
+
+    def publish_once(actor: str) -> None:
+        results.append(publish_bytes(registry, csv_bytes([example(PARIS)]), "rex.csv", Provenance("api", actor=actor)))
+
+    threads = [threading.Thread(target=publish_once, args=(f"client-{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    actions = sorted(o.action for r in results for o in r.outcomes)  # type: ignore[attr-defined]
+    assert actions == ["created", "unchanged"]
+    assert counts(registry) == (1, 1, 1)
