@@ -26,27 +26,29 @@ class GeoChecker:
         }
         self._seen: dict[tuple[Any, ...], list[Issue]] = {}
 
-    def key_groups(self, resource: str) -> list[tuple[str, ...]]:
-        """Independent groups of cells this check depends on: a caller may ask once per distinct tuple
-        of each group (a row with only that group's cells), instead of once per row."""
-        return [(KIND_FIELD, VINTAGE_FIELD, f.name) for f in self.fields.get(resource, ())]
-
-    def passes(self, resource: str, values: dict[str, Any], cells: dict[str, str]) -> bool:
-        """True when the row has nothing to report (a quick answer; `__call__` writes the issues)."""
+    def screen_rows(self, resource: str, columns: dict[str, tuple[str, ...]], typed: dict[str, list[Any]]) -> set[int]:
+        """Positions of the rows of a batch (given column by column) this check may have something to say
+        about; each distinct code or (SIREN, bearer type) pair is looked up once."""
+        flagged: set[int] = set()
         for spec in self.fields.get(resource, ()):
-            text = cells.get(spec.name)
-            if not text:
+            col = columns.get(spec.name)
+            if col is None:
                 continue
             if "commune_exists" in spec.checks:
-                items = text.split(spec.list_separator) if spec.is_list and spec.list_separator else (text,)
-                if not all(map(self.geo.is_commune, items)):
-                    return False
+                sep = spec.list_separator if spec.is_list else None
+                bad = {v for v in set(col) if v and not all(map(self.geo.is_commune, v.split(sep) if sep else (v,)))}
+                if bad:
+                    flagged.update(i for i, v in enumerate(col) if v in bad)
             if "siren_exists" in spec.checks:
-                declared = values.get(KIND_FIELD)
-                kind = self.geo.siren_kind(text)
-                if kind != declared and (kind is not None or declared in KINDS_FR):
-                    return False
-        return True
+                kinds = columns.get(KIND_FIELD) or ("",) * len(col)  # raw codes: an invalid one flags the row anyway
+                bad_pairs = {(v, k) for v, k in set(zip(col, kinds, strict=True)) if v and not self._siren_ok(v, k)}
+                if bad_pairs:
+                    flagged.update(i for i, pair in enumerate(zip(col, kinds, strict=True)) if pair in bad_pairs)
+        return flagged
+
+    def _siren_ok(self, siren: str, declared: Any) -> bool:
+        kind = self.geo.siren_kind(siren)
+        return kind == (declared or None) or (kind is None and declared not in KINDS_FR)
 
     def __call__(self, resource: str, row: int, values: dict[str, Any], cells: dict[str, str]) -> list[Issue]:
         """The issues of one row; rows with the same territory cells get the same answer, computed once."""

@@ -17,14 +17,13 @@ from registry.standard import Rule, TableSpec
 from registry.validation.rows import MISS, RowChecker
 
 
-class KeyedHook(Protocol):
-    """A row hook whose answer depends only on a few cells, so it can be asked once per distinct tuple."""
+class ScreeningHook(Protocol):
+    """A row hook that can also say, for a whole batch given column by column, which rows it may flag."""
 
     def __call__(self, resource: str, row: int, values: dict[str, Any], cells: dict[str, str]) -> list[Any]: ...
 
-    def key_groups(self, resource: str) -> list[tuple[str, ...]]: ...
-
-    def passes(self, resource: str, values: dict[str, Any], cells: dict[str, str]) -> bool: ...
+    def screen_rows(self, resource: str, columns: dict[str, tuple[str, ...]], typed: dict[str, list[Any]]) -> set[int]:
+        ...
 
 
 @dataclass
@@ -34,14 +33,11 @@ class Screened:
     slot: list[int] = field(default_factory=list)  # batch index -> index in the typed columns (-1: none)
 
 
-def wanted_columns(table: TableSpec, header: Sequence[str], hook: Callable[..., list[Any]] | None) -> set[str]:
-    """Columns whose typed values the screen and the caller need: rules, the hook, non-text output."""
+def wanted_columns(table: TableSpec, header: Sequence[str]) -> set[str]:
+    """Columns whose typed values the screen and the caller need: rules and non-text output."""
     wanted = {f.name for f in table.fields if f.type != "string"}
     for rule in table.rules:
         wanted.update(rule.fields, rule.when, [rule.other] if rule.other else [])
-    groups = getattr(hook, "key_groups", None)
-    if groups is not None:
-        wanted.update(name for group in groups(table.name) for name in group)
     return wanted & set(header)
 
 
@@ -63,13 +59,12 @@ def screen(table: TableSpec, checker: RowChecker, header: Sequence[str], batch: 
         _screen_column(checker, name, col, bad, result.typed if name in wanted else None)
     for rule in table.rules:
         bad.update(_rule_flags(rule, result.typed, columns))
-    key_groups = getattr(hook, "key_groups", None)
+    screen_rows = getattr(hook, "screen_rows", None)
     if hook is not None:
-        if key_groups is None:
+        if screen_rows is None:
             bad.update(range(len(positions)))  # an opaque hook: ask it row by row
         else:
-            for group in key_groups(table.name):
-                bad.update(_hook_flags(table.name, hook, group, result.typed, columns))  # type: ignore[arg-type]
+            bad.update(screen_rows(table.name, columns, result.typed))
     for j in bad:
         clean[positions[j]] = False
     return result
@@ -125,22 +120,3 @@ def _rule_flags(rule: Rule, typed: dict[str, list[Any]], columns: dict[str, tupl
             flags.update(i for i, (h, v) in enumerate(zip(hit, column(name), strict=True)) if h and v is None)
         return sorted(flags)
     return list(range(n))  # a rule type the screen does not know: row by row
-
-
-def _hook_flags(resource: str, hook: KeyedHook, fields: tuple[str, ...], typed: dict[str, list[Any]],
-                columns: dict[str, tuple[str, ...]]) -> list[int]:
-    """Rows whose territory cells make the hook speak (asked once per distinct tuple of those cells)."""
-    present = [f for f in fields if f in columns]
-    if not present:
-        return []
-    raw_cols = [columns[f] for f in present]
-    typed_cols = [typed.get(f, columns[f]) for f in present]
-    keys = list(zip(*raw_cols, strict=True))
-    answers: dict[tuple[str, ...], bool] = {}
-    for key, values in zip(keys, zip(*typed_cols, strict=True), strict=True):
-        if key in answers:
-            continue
-        cells = {f: v for f, v in zip(present, key, strict=True) if v}
-        vals = {f: v for f, v in zip(present, values, strict=True) if v is not None and v is not MISS}
-        answers[key] = not hook.passes(resource, vals, cells)
-    return [i for i, key in enumerate(keys) if answers[key]]

@@ -218,7 +218,7 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
     typed_columns = [c for c in columns if specs[c].type != "string"]
     pk = [(header.index(k), specs[k].type == "integer") for k in table.primary_key] \
         if set(table.primary_key) <= set(header) else None
-    wanted = wanted_columns(table, header, hook)
+    wanted = wanted_columns(table, header)
     converted = 0
     index = 0
     rows = iter(raw.rows)
