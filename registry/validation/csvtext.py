@@ -130,7 +130,9 @@ def split_records(text: Text, start: int, parts: int, delimiter: str) -> list[tu
     """`parts` spans of whole records covering text[start:], or None when quoting is irregular (a quote
     inside an unquoted cell) or lines end with a bare CR: then only a sequential read is exact."""
     nl, _, cr = _marks(text)
-    if _irregular_quote(text, start, delimiter) or text.count(cr) != text.count(cr + nl):  # type: ignore[operator]
+    if _irregular_quote(text, start, delimiter):
+        return None
+    if text.find(cr, start) >= 0 and text.count(cr) != text.count(cr + nl):  # type: ignore[arg-type,operator]
         return None
     size = len(text) - start
     cuts = [start]
@@ -151,14 +153,11 @@ def split_records(text: Text, start: int, parts: int, delimiter: str) -> list[tu
 def _irregular_quote(text: Text, start: int, delimiter: str) -> bool:
     """A quote inside an unquoted cell, or text right after a closing quote (`ab"c`): the csv module
     reads those literally, so counting quotes would misplace record boundaries."""
-    pattern = f'"[^{re.escape(delimiter)}\r\n"]'  # starts with a literal: a fast scan
-    if isinstance(text, str):
-        ok: tuple[str | int, ...] = (delimiter, "\n", "\r", '"')
-        found = re.compile(pattern).finditer(text, start)
-    else:
-        ok = tuple(ord(c) for c in (delimiter, "\n", "\r", '"'))
-        found = re.compile(pattern.encode()).finditer(text, start)
-    return any(m.start() > start and text[m.start() - 1] not in ok for m in found)
+    d = re.escape(delimiter)
+    pattern = f'"(?<=[^{d}\r\n"]")(?=[^{d}\r\n"])'  # starts with a literal: a fast scan in C
+    found = re.compile(pattern).search(text, start) if isinstance(text, str) \
+        else re.compile(pattern.encode()).search(text, start)
+    return found is not None
 
 
 def _boundary_after(text: Text, record_start: int, end: int) -> int:

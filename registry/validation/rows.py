@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -143,6 +143,11 @@ class RowResult:
     errors: list[CellError]
 
 
+class Refused(str):
+    """A value its field's type refused (the second branch of a field's "value or refused" union)."""
+
+
+_REFUSED = Annotated[str, AfterValidator(Refused)]
 MEMO_LIMIT = 200_000  # distinct values remembered per field
 MISS = object()
 
@@ -153,18 +158,14 @@ class FieldMemo:
 
     def __init__(self, spec: FieldSpec) -> None:
         self.adapter: TypeAdapter[Any] = TypeAdapter(annotation(spec), config=CONFIG)
-        self.many = TypeAdapter(list[annotation(spec)], config=CONFIG).validator  # type: ignore[misc]
+        either = Annotated[Union[annotation(spec), _REFUSED], Field(union_mode="left_to_right")]  # noqa: UP007
+        self.many = TypeAdapter(list[either], config=CONFIG).validator  # type: ignore[valid-type]
         self.accepted: dict[str, Any] = {}
 
     def typed_many(self, values: list[str]) -> dict[str, Any]:
         """Typed values of many new values in one pydantic call (MISS for the invalid ones)."""
-        try:
-            return dict(zip(values, self.many.validate_python(values), strict=True))
-        except ValidationError as exc:
-            failed = {values[e["loc"][0]] for e in exc.errors(include_url=False)}
-        good = [v for v in values if v not in failed]
-        found: dict[str, Any] = dict(zip(good, self.many.validate_python(good), strict=True))
-        return found | dict.fromkeys(failed, MISS)
+        typed = self.many.validate_python(values)
+        return {v: MISS if type(t) is Refused else t for v, t in zip(values, typed, strict=True)}
 
     def remember(self, typed: dict[str, Any]) -> None:
         room = MEMO_LIMIT - len(self.accepted)
