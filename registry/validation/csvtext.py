@@ -26,6 +26,7 @@ def dialect_note(encoding: str, bom: bool, delimiter: str) -> tuple[str, str]:
 MAX_CELL_CHARS = 1_000_000
 PARALLEL_MIN_SIZE = 4_000_000  # bytes or characters: below this, starting processes costs more than it saves
 SPANS_PER_WORKER = 2
+SPAN_BYTES = 16_000_000  # at most about this much decoded at once
 
 
 class DecodeError(ValueError):

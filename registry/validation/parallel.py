@@ -1,11 +1,11 @@
-"""Checking a large CSV table with several processes.
+"""Checking a large CSV table span by span, with several processes when asked.
 
 The file is cut into spans of whole records (`csvtext.split_records`, on the undecoded bytes of a large
 file, or on decoded text); forked workers decode, parse and check one span each with the same
 `check_table`, numbering rows from 0; the parent then shifts row numbers and merges reports in file order,
 so the result is the one a sequential check gives. The encoding is decided as for a whole file: UTF-8
-when every span is UTF-8, else Windows-1252. Used when a caller asks for workers (the CLI does; the web
-server does not fork).
+when every span is UTF-8, else Windows-1252. With one worker (the web server never forks) the spans are
+checked one after the other in this process, which keeps memory bounded by a span.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 from dataclasses import dataclass
+from typing import Any
 
 from registry.standard import TableSpec
 from registry.validation import csvtext
@@ -58,6 +59,11 @@ def _check_span(span: tuple[int, int], encoding: str | None) -> SpanResult:
     return report, checked, sum(report.rows.values())
 
 
+def _in_process(function: Any, arguments: list[tuple[Any, ...]]) -> list[Any]:
+    """Spans one after the other in this process (memory stays bounded by a span)."""
+    return [function(*args) for args in arguments]
+
+
 def _spans(raw: RawTable, workers: int) -> tuple[list[tuple[int, int]], bool] | None:
     """The spans to check and whether they are of undecoded bytes; None: check in one go."""
     if raw.data is not None and raw.spans:
@@ -81,11 +87,13 @@ def check_table_parallel(table: TableSpec, raw: RawTable, report: Report, hook: 
     _job = _Job(table, raw, hook, max_rows, keep_rows, header_ok, report.max_per_code)
     out = CheckedTable(table.name, raw.source, [h for h in raw.header if h in table.by_name])
     try:
-        with multiprocessing.get_context("fork").Pool(max(workers, 2)) as pool:
+        pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+        try:
+            starmap = pool.starmap if pool is not None else _in_process
             results: list[SpanResult] = []
             chosen = ""
             for encoding, label in ENCODINGS if undecoded else ((None, ""),):
-                results = pool.starmap(_check_span, [(span, encoding) for span in spans])
+                results = starmap(_check_span, [(span, encoding) for span in spans])
                 if all(r is not None for r in results):
                     chosen = label
                     break
@@ -93,6 +101,10 @@ def check_table_parallel(table: TableSpec, raw: RawTable, report: Report, hook: 
                 report.add(Issue("encoding-error", source=raw.source, resource=table.name, params={
                     "detail": "octets invalides en UTF-8 comme en Windows-1252"}))
                 return out
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
     finally:
         _job = None
     if undecoded:

@@ -95,7 +95,7 @@ def table_from_bytes(std: Standard, data: bytes, name: str, report: Report, limi
         return read_json_bytes(std, data, name, report)
     if suffix not in ("", ".csv", ".txt", ".tsv"):
         raise _fail("unsupported-format", name, detail=f"extension {suffix}")
-    if limits.workers > 1 and len(data) >= csvtext.PARALLEL_MIN_SIZE:
+    if len(data) >= csvtext.PARALLEL_MIN_SIZE:  # decoded and checked span by span: less memory, or more cores
         raw = large_csv(std, data, name, limits.workers, resource)
         if raw is not None:
             return [raw]
@@ -117,7 +117,8 @@ def large_csv(std: Standard, data: bytes, name: str, workers: int, resource: str
     known = {n for t in std.tables.values() for n in t.field_names}
     delimiter = csvtext.sniff_delimiter(header_text, known)
     header = [h.strip() for h in next(iter(csvtext.read_rows(header_text, delimiter)), [])]
-    spans = csvtext.split_records(data, header_end, workers * csvtext.SPANS_PER_WORKER, delimiter)
+    parts = max(max(workers, 1) * csvtext.SPANS_PER_WORKER, len(data) // csvtext.SPAN_BYTES + 1)
+    spans = csvtext.split_records(data, header_end, parts, delimiter)
     if not header or spans is None or len(spans) < 2:
         return None
     res = resource or guess_resource(std, name, header, name)
