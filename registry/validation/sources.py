@@ -11,7 +11,7 @@ import difflib
 import json
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,6 @@ class RawTable:
     data: bytes | None = None  # a large file left undecoded, to be decoded and checked in spans
     spans: list[tuple[int, int]] | None = None  # spans of whole records in `data`
     bom: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
