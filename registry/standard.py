@@ -115,6 +115,11 @@ class Standard:
     def table(self, name: str) -> TableSpec:
         return self.tables[name]
 
+    @cached_property
+    def all_field_names(self) -> frozenset[str]:
+        """Every column name of the standard (to recognise a header and its delimiter)."""
+        return frozenset(n for t in self.tables.values() for n in t.field_names)
+
 
 def list_pattern(item: str) -> str:
     """The anchored pattern of a `|` list whose items match `item` (an anchored pattern or enum)."""

@@ -19,26 +19,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-try:  # `python -m pytest` (cwd on sys.path) or tests/ as a package
-    from tests.services import (
-        CHROMIUM_ARGS,
-        DATABASE_URL_ENV,
-        PostgresServer,
-        ServiceUnavailable,
-        chromium_path,
-        services_required,
-        start_postgres,
-    )
-except ImportError:  # plain `pytest`: rootdir-less import puts tests/ itself on sys.path
-    from services import (  # type: ignore[no-redef]
-        CHROMIUM_ARGS,
-        DATABASE_URL_ENV,
-        PostgresServer,
-        ServiceUnavailable,
-        chromium_path,
-        services_required,
-        start_postgres,
-    )
+from tests.services import (
+    CHROMIUM_ARGS,
+    DATABASE_URL_ENV,
+    PostgresServer,
+    ServiceUnavailable,
+    chromium_path,
+    services_required,
+    start_postgres,
+)
 
 
 def _unavailable(reason: str) -> NoReturn:

@@ -143,4 +143,6 @@ def _line(issue: Issue, en: bool) -> str:
     if issue.field:
         where.append(f"{'column' if en else 'colonne'} {issue.field}")
     place = ", ".join(w for w in where if w)
-    return f"{tag} [{issue.code}] {place + ' : ' if place and not en else place + ': ' if place else ''}"
+    if not place:
+        return f"{tag} [{issue.code}] "
+    return f"{tag} [{issue.code}] {place}{': ' if en else ' : '}"

@@ -113,8 +113,7 @@ def large_csv(std: Standard, data: bytes, name: str, workers: int, resource: str
         header_text = data[start:header_end].decode("utf-8")
     except UnicodeDecodeError:
         header_text = data[start:header_end].decode("cp1252")
-    known = {n for t in std.tables.values() for n in t.field_names}
-    delimiter = csvtext.sniff_delimiter(header_text, known)
+    delimiter = csvtext.sniff_delimiter(header_text, std.all_field_names)
     header = [h.strip() for h in next(iter(csvtext.read_rows(header_text, delimiter)), [])]
     parts = max(max(workers, 1) * csvtext.SPANS_PER_WORKER, len(data) // csvtext.SPAN_BYTES + 1)
     spans = csvtext.split_records(data, header_end, parts, delimiter)
@@ -134,8 +133,7 @@ def read_csv_bytes(std: Standard, data: bytes, name: str, report: Report,
     text = decoded.text
     if not text.strip():
         raise _fail("empty-file", name)
-    known = {n for t in std.tables.values() for n in t.field_names}
-    delimiter = csvtext.sniff_delimiter(text, known)
+    delimiter = csvtext.sniff_delimiter(text, std.all_field_names)
     rows = csvtext.read_rows(text, delimiter)
     try:
         header = next(iter(rows))

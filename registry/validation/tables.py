@@ -215,7 +215,6 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
     columns = [h for h in header if h in specs]
     out = CheckedTable(table.name, raw.source, columns)
     positions = {c: header.index(c) for c in columns}
-    typed_columns = [c for c in columns if specs[c].type != "string"]
     pk = [(header.index(k), specs[k].type == "integer") for k in table.primary_key] \
         if set(table.primary_key) <= set(header) else None
     wanted = wanted_columns(table, header)
@@ -240,11 +239,9 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
                 out.keys.append((tuple(_key_part_text(row[i], is_int) for i, is_int in pk), base + k))
             if keep_rows:
                 s = screened.slot[k]  # type: ignore[union-attr]
-                row_out = {c: row[positions[c]] for c in columns}
-                for c in typed_columns:
-                    if row_out[c]:
-                        row_out[c] = canonical(specs[c], screened.typed[c][s], row_out[c])  # type: ignore[union-attr]
-                out.rows.append(row_out)
+                text = {c: row[positions[c]] for c in columns}
+                typed = screened.typed  # type: ignore[union-attr]
+                out.rows.append(stored_row(specs, columns, text, lambda c, s=s, typed=typed: typed[c][s]))
                 out.row_numbers.append(base + k)
         done = index + len(batch)
         report.rows[table.name] += len(batch)
@@ -263,6 +260,15 @@ def _finish(out: CheckedTable, report: Report, raw: RawTable, table: TableSpec, 
                     f"{converted} number(s) with a decimal comma read as decimals (e.g. 12,5 = 12.5)",
                     source=raw.source, resource=table.name)
     return out
+
+
+def stored_row(specs: dict[str, FieldSpec], columns: list[str], text: dict[str, str],
+               typed: Callable[[str], Any]) -> dict[str, str]:
+    """A valid row as it is stored: the cells' text, non-text cells in canonical form."""
+    for c in columns:
+        if text[c] and specs[c].type != "string":
+            text[c] = canonical(specs[c], typed(c), text[c])
+    return text
 
 
 def _key_part_text(text: str, is_int: bool) -> str:
@@ -294,10 +300,7 @@ def _check_row(ctx: _Context, row: list[str], number: int, out: CheckedTable, ke
         report.add(p)
     if any(p.severity == "error" for p in problems) or not keep_rows:
         return converted
-    row_out = {c: cells.get(c, "") for c in out.columns}
-    for c in out.columns:
-        if c in cells and specs[c].type != "string":
-            row_out[c] = canonical(specs[c], values[c], cells[c])
-    out.rows.append(row_out)
+    text = {c: cells.get(c, "") for c in out.columns}
+    out.rows.append(stored_row(specs, out.columns, text, values.__getitem__))
     out.row_numbers.append(number)
     return converted
