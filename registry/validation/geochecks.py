@@ -24,6 +24,7 @@ class GeoChecker:
             name: [f for f in t.fields if {"commune_exists", "siren_exists"} & set(f.checks)]
             for name, t in tables.items()
         }
+        self.has_kind = {name for name, t in tables.items() if KIND_FIELD in t.by_name}
         self._seen: dict[tuple[Any, ...], list[Issue]] = {}
 
     def screen_rows(self, resource: str, columns: dict[str, tuple[str, ...]], typed: dict[str, list[Any]]) -> set[int]:
@@ -74,8 +75,8 @@ class GeoChecker:
                 items = text.split(spec.list_separator) if spec.is_list and spec.list_separator else [text]
                 for code in items:
                     found.extend(self._commune(resource, row, spec, code, values))
-            if "siren_exists" in spec.checks:
-                found.extend(self._siren(resource, row, spec, text, values))
+            if "siren_exists" in spec.checks and (values.get(KIND_FIELD) is not None or resource not in self.has_kind):
+                found.extend(self._siren(resource, row, spec, text, values))  # needs a valid bearer type
         return found
 
     def _issue(self, code: str, resource: str, row: int, spec: FieldSpec, value: str,

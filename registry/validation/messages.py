@@ -142,7 +142,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The submission lacks the “experiences” table, needed for the rows of “{name}”.",
     ),
     "empty-file": ("Le fichier ne contient aucune ligne de données.", "The file holds no data row."),
-    # Notes on what was detected (severity info)
+    # Notes on what was detected or decided (severity info)
+    "validation-stopped": (
+        "Validation arrêtée après {count} erreurs, la limite demandée. Non vérifié : {unchecked}.",
+        "Validation stopped after {count} errors, the limit asked for. Not checked: {unchecked}.",
+    ),
     "detected": ("{detail}", "{detail}"),
 }
 

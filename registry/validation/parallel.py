@@ -17,8 +17,8 @@ from typing import Any
 
 from registry.standard import TableSpec
 from registry.validation import csvtext
+from registry.validation.raw import RawTable
 from registry.validation.report import Issue, Report
-from registry.validation.sources import RawTable
 from registry.validation.tables import CheckedTable, RowHook, check_header, check_table
 
 ENCODINGS = (("utf-8", "UTF-8"), ("cp1252", "Windows-1252"))
@@ -33,6 +33,7 @@ class _Job:
     keep_rows: bool
     header_ok: bool
     max_per_code: int
+    max_errors: int | None  # errors a span may still report (the report's limit less what it holds)
 
 
 _job: _Job | None = None  # set in the parent before forking; the workers inherit it
@@ -54,7 +55,7 @@ def _check_span(span: tuple[int, int], encoding: str | None) -> SpanResult:
             return None
     rows = csvtext.read_rows(text, job.raw.delimiter)
     raw = dataclasses.replace(job.raw, rows=iter(rows), first_row=0, text=text, data_start=0, data=None, spans=None)
-    report = Report(max_per_code=job.max_per_code)
+    report = Report(max_per_code=job.max_per_code, max_errors=job.max_errors)
     checked = check_table(job.table, raw, report, job.hook, job.max_rows, job.keep_rows, job.header_ok)
     return report, checked, sum(report.rows.values())
 
@@ -84,7 +85,10 @@ def check_table_parallel(table: TableSpec, raw: RawTable, report: Report, hook: 
         return None
     spans, undecoded = found
     header_ok = check_header(table, raw, report)
-    _job = _Job(table, raw, hook, max_rows, keep_rows, header_ok, report.max_per_code)
+    if report.full:
+        return CheckedTable(table.name, raw.source, [h for h in raw.header if h in table.by_name])
+    left = None if report.max_errors is None else report.max_errors - report.error_total
+    _job = _Job(table, raw, hook, max_rows, keep_rows, header_ok, report.max_per_code, left)
     out = CheckedTable(table.name, raw.source, [h for h in raw.header if h in table.by_name])
     try:
         pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
@@ -112,6 +116,8 @@ def check_table_parallel(table: TableSpec, raw: RawTable, report: Report, hook: 
     offset = raw.first_row
     for result in results:
         assert result is not None
+        if report.full:  # the error limit was reached in an earlier span: the rest is not reported
+            break
         part, checked, count = result
         _merge(report, part, offset)
         out.rows.extend(checked.rows)
@@ -120,7 +126,7 @@ def check_table_parallel(table: TableSpec, raw: RawTable, report: Report, hook: 
         offset += count
         if report.progress:
             report.progress(table.name, offset - raw.first_row)
-    if offset - raw.first_row > max_rows:
+    if offset - raw.first_row > max_rows and not report.full:
         report.add(Issue("too-many-rows", resource=table.name, source=raw.source, params={"limit": str(max_rows)}))
     return out
 
@@ -133,9 +139,15 @@ def _merge(report: Report, part: Report, offset: int) -> None:
     """Adds a span's issues (rows shifted) and counts, keeping the report's bound per code."""
     added: dict[tuple[str, str, str], int] = {}
     for issue in part.issues:
+        if report.full:
+            return  # the limit: the counts past it are not the report's
         key = (issue.severity, issue.resource or "", issue.code)
         added[key] = added.get(key, 0) + 1
         report.add(_shift(issue, offset))
     for key, count in part.counts.items():
         report.counts[key] += count - added.get(key, 0)
+        if key[0] == "error":
+            report.error_total += count - added.get(key, 0)
+    if part.stopped is not None and report.stopped is None:
+        report.stopped = _shift(part.stopped, offset)
     report.rows.update(part.rows)

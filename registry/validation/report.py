@@ -62,19 +62,57 @@ def _short(value: str | None, limit: int = 120) -> str:
 
 @dataclass
 class Report:
-    """Issues found, bounded per (resource, code) so that a huge bad file gives a readable report."""
+    """Issues found, bounded per (resource, code) so that a huge bad file gives a readable report.
+
+    `max_errors`: the checks stop after that many errors (`full`); `stopped` is the last error kept, and
+    `stop_notice` says in the report what was left unchecked."""
 
     max_per_code: int = DEFAULT_MAX_PER_CODE
     issues: list[Issue] = dc.field(default_factory=list)
     counts: Counter[tuple[str, str, str]] = dc.field(default_factory=Counter)
     rows: Counter[str] = dc.field(default_factory=Counter)
     progress: Callable[[str, int], None] | None = None  # called every PROGRESS_EVERY rows of a table
+    max_errors: int | None = None
+    stopped: Issue | None = None
+    error_total: int = 0
+
+    @property
+    def full(self) -> bool:
+        """Whether the error limit is reached: the checks stop."""
+        return self.stopped is not None
 
     def add(self, issue: Issue) -> None:
+        if issue.severity == "error":
+            if self.full:
+                return  # past the limit: the checks are stopping
+            self.error_total += 1
+            if self.max_errors is not None and self.error_total >= self.max_errors:
+                self.stopped = issue
         key = (issue.severity, issue.resource or "", issue.code)
         self.counts[key] += 1
         if self.counts[key] <= self.max_per_code:
             self.issues.append(issue)
+
+    def stop_notice(self, unchecked_tables: list[str], in_rows: bool) -> None:
+        """Says, when the checks stopped at the error limit, what was not checked: the rest of the table
+        (`in_rows`: the stop came while checking rows), the other tables, keys and references."""
+        last = self.stopped
+        if last is None:
+            return
+        fr: list[str] = []
+        en: list[str] = []
+        if in_rows:
+            place = last.source or last.resource or ""
+            nxt = (last.row or 1) + 1
+            fr.append(f"{place}, lignes {nxt} et suivantes")
+            en.append(f"{place}, rows {nxt} onwards")
+        if unchecked_tables:
+            fr.append("tables " + ", ".join(unchecked_tables))
+            en.append("tables " + ", ".join(unchecked_tables))
+        fr.append("clés et références entre tables" if in_rows else "la suite des clés et références")
+        en.append("keys and references between tables" if in_rows else "the rest of the keys and references")
+        self.add(Issue("validation-stopped", "info", resource=last.resource, source=last.source, params={
+            "count": str(self.max_errors), "unchecked": " ; ".join(fr), "unchecked_en": "; ".join(en)}))
 
     def note(self, detail: str, detail_en: str, source: str | None = None, resource: str | None = None) -> None:
         """Says what was detected or decided about the input (in French and English)."""
@@ -110,6 +148,7 @@ class Report:
                 if sev != "info"
             },
             "truncated": self.truncated(),
+            "stopped_after_errors": self.max_errors if self.full else None,
             "issues": [i.to_dict(lang) for i in self.issues],
         }
 
@@ -138,6 +177,8 @@ def _line(issue: Issue, en: bool) -> str:
     if en:
         tag = issue.severity.upper()
     where = [issue.source or issue.resource or ""]
+    if issue.source and issue.resource and not _names_table(issue.source, issue.resource):
+        where.append(f"table {issue.resource}")  # a file of several tables (JSON), or named otherwise
     if issue.row is not None:
         where.append(f"{'row' if en else 'ligne'} {issue.row}")
     if issue.field:
@@ -146,3 +187,9 @@ def _line(issue: Issue, en: bool) -> str:
     if not place:
         return f"{tag} [{issue.code}] "
     return f"{tag} [{issue.code}] {place}{': ' if en else ' : '}"
+
+
+def _names_table(source: str, resource: str) -> bool:
+    """Whether the file name already says the table (experiences.csv, or an XLSX sheet named after it)."""
+    stem = source.rsplit("/", 1)[-1].split(".", 1)[0].lower()
+    return stem == resource or source.endswith(f"(feuille {resource})")

@@ -233,6 +233,23 @@ class RowChecker:
                 values[name] = typed
         return values
 
+    def partial(self, cells: dict[str, str], bad: set[str]) -> dict[str, Any]:
+        """Typed values of the cells not in `bad` (a row with errors elsewhere), for the checks that
+        only need those: geography, rules between valid fields."""
+        values: dict[str, Any] = {}
+        for name, value in cells.items():
+            if name in bad:
+                continue
+            memo = self.memos.get(name)
+            if memo is None:
+                if name in self.texts:
+                    values[name] = value
+                continue
+            typed = memo.typed(value)
+            if typed is not MISS:
+                values[name] = typed
+        return values
+
     def check(self, cells: dict[str, str]) -> RowResult:
         values = self.fast(cells)
         if values is not None:

@@ -9,79 +9,25 @@ from __future__ import annotations
 import codecs
 import difflib
 import json
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry.standard import MAIN_RESOURCE, Standard
+from registry.standard import Standard
 from registry.validation import csvtext, tabular
-from registry.validation.report import Issue, Report
+from registry.validation.raw import (
+    DEFAULT_MAX_BYTES,
+    Limits,
+    RawTable,
+    SourceError,
+    check_size,
+    guess_resource,
+    human_size,
+)
+from registry.validation.raw import fail as _fail
+from registry.validation.report import Report
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-
-
-class SourceError(Exception):
-    """The input cannot be read at all; the issue says why."""
-
-    def __init__(self, issue: Issue) -> None:
-        super().__init__(issue.message())
-        self.issue = issue
-
-
-@dataclass
-class RawTable:
-    resource: str
-    source: str
-    header: list[str]
-    rows: Iterator[list[str]]
-    first_row: int = 2
-    decimal_comma: bool = False
-    text: str | None = None  # the decoded file, when there is one (for whole-file pre-checks)
-    delimiter: str = ","
-    data_start: int = 0  # where the data rows start in `text`
-    data: bytes | None = None  # a large file left undecoded, to be decoded and checked in spans
-    spans: list[tuple[int, int]] | None = None  # spans of whole records in `data`
-    bom: bool = False
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int = DEFAULT_MAX_BYTES
-    max_rows: int = 1_000_000
-    workers: int = 1  # processes for checking a large CSV file (1: in this process only)
-
-
-def human_size(n: int) -> str:
-    for unit in ("octets", "Ko", "Mo", "Go"):
-        if n < 1024 or unit == "Go":
-            return f"{n:.0f} {unit}" if unit == "octets" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
-def _fail(code: str, source: str, **params: str) -> SourceError:
-    return SourceError(Issue(code, source=source, params=params))
-
-
-def check_size(size: int, source: str, limits: Limits) -> None:
-    if size > limits.max_bytes:
-        raise _fail("file-too-large", source, size=human_size(size), limit=human_size(limits.max_bytes))
-
-
-def guess_resource(std: Standard, name: str, header: list[str], source: str) -> str:
-    """The standard table a file holds: by its name, else by its columns."""
-    stem = Path(name).stem.lower().replace("é", "e")
-    if stem in std.tables:
-        return stem
-    cols = {c.strip() for c in header}
-    scores = {t.name: len(cols & set(t.field_names)) for t in std.tables.values()}
-    best = max(scores, key=lambda n: (scores[n], n == MAIN_RESOURCE))
-    if scores[best] == 0:
-        raise _fail("unknown-resource", source, name=name, detail="aucune colonne du standard reconnue")
-    return best
-
+__all__ = ["DEFAULT_MAX_BYTES", "Limits", "RawTable", "SourceError", "check_size", "guess_resource", "human_size",
+           "read_path", "table_from_bytes"]
 
 def table_from_bytes(std: Standard, data: bytes, name: str, report: Report, limits: Limits,
                      resource: str | None = None) -> list[RawTable]:
@@ -158,11 +104,9 @@ def read_json_bytes(std: Standard, data: bytes, name: str, report: Report) -> li
 
 
 def read_path(std: Standard, target: str | Path, report: Report, limits: Limits | None = None) -> list[RawTable]:
-    """A file, a folder, a datapackage.json or an http(s) URL."""
+    """A file, a folder or a datapackage.json (URLs: `registry.net.validate_url`)."""
     limits = limits or Limits()
     text = str(target)
-    if text.startswith(("http://", "https://")):
-        return read_url(std, text, report, limits)
     path = Path(target)
     if path.is_dir():
         if (path / "datapackage.json").exists():
@@ -208,20 +152,3 @@ def read_datapackage(std: Standard, path: Path, report: Report, limits: Limits) 
         check_size(file.stat().st_size, rel, limits)
         tables.extend(table_from_bytes(std, file.read_bytes(), rel, report, limits, resource=name))
     return tables
-
-
-def read_url(std: Standard, url: str, report: Report, limits: Limits) -> list[RawTable]:
-    request = urllib.request.Request(url, headers={"User-Agent": "registre-rex/0.1"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            data = resp.read(limits.max_bytes + 1)
-            ctype = resp.headers.get_content_type()
-    except OSError as exc:
-        raise _fail("unreadable-file", url, detail=f"téléchargement impossible ({exc})") from None
-    check_size(len(data), url, limits)
-    name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "download"
-    if name.endswith("datapackage.json"):
-        raise _fail("unsupported-format", url, detail="datapackage.json distant (téléchargez le dossier)")
-    if "." not in name:
-        name += {"application/json": ".json", "text/csv": ".csv"}.get(ctype, "")
-    return table_from_bytes(std, data, name, report, limits)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import re
@@ -13,10 +14,10 @@ from typing import Any
 from registry.csvsafe import unescape
 from registry.standard import FieldSpec, Rule, TableSpec
 from registry.validation.expected import expected, fold
+from registry.validation.raw import RawTable
 from registry.validation.report import PROGRESS_EVERY, Issue, Report
 from registry.validation.rows import RowChecker
 from registry.validation.screen import screen, wanted_columns
-from registry.validation.sources import RawTable
 
 FRENCH_DECIMAL = re.compile(r"^\s*[-+]?\d{1,3}(?:[ \u00a0\u202f]\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
 SPACES = re.compile(r"[ \u00a0\u202f]")
@@ -204,6 +205,8 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
     others are checked one by one (`_check_row`), in file order, so the report is the same either way."""
     if header_ok is None:
         header_ok = check_header(table, raw, report)
+    if report.full:
+        return CheckedTable(table.name, raw.source, [h for h in raw.header if h in table.by_name])
     specs = table.by_name
     header = raw.header
     numbers = {f.name for f in table.fields if f.type in ("number", "integer")}
@@ -232,6 +235,10 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
         for k, row in enumerate(batch):
             if clean is None or not clean[k]:
                 converted += _check_row(ctx, row, base + k, out, keep_rows)
+                if report.full:  # the error limit: stop here
+                    del batch[k + 1:]
+                    over = False
+                    break
                 continue
             if first_key is not None:
                 out.keys.append(((row[first_key],), base + k))
@@ -248,6 +255,8 @@ def check_table(table: TableSpec, raw: RawTable, report: Report, hook: RowHook |
         if report.progress and done // PROGRESS_EVERY > index // PROGRESS_EVERY:
             report.progress(table.name, done)
         index = done
+        if report.full:
+            break
         if over:
             report.add(Issue("too-many-rows", resource=table.name, source=raw.source, params={"limit": str(max_rows)}))
             break
@@ -275,6 +284,26 @@ def _key_part_text(text: str, is_int: bool) -> str:
     return str(int(text.strip())) if is_int else text
 
 
+def _later_checks(ctx: _Context, number: int, values: dict[str, Any], cells: dict[str, str],
+                  bad: set[str]) -> list[Issue]:
+    """Rules between fields and the row hook (geography), on the fields without a cell error (`bad`):
+    a rule runs when none of its fields is in error; the hook sees only the cells without error."""
+    table, raw = ctx.table, ctx.raw
+    rules = [r for r in table.rules if not bad & _rule_fields(r)]
+    problems = [p for r in rules for p in _rule(r, table, raw, number, values, table.by_name)]
+    if ctx.hook is not None:
+        kept = cells if not bad else {k: v for k, v in cells.items() if k not in bad}
+        problems += [p if p.source else dataclasses.replace(p, source=raw.source)
+                     for p in ctx.hook(table.name, number, values, kept)]
+    for p in problems:
+        ctx.report.add(p)
+    return problems
+
+
+def _rule_fields(rule: Rule) -> set[str]:
+    return {*rule.fields, *rule.when, *([rule.other] if rule.other else [])}
+
+
 def _check_row(ctx: _Context, row: list[str], number: int, out: CheckedTable, keep_rows: bool) -> int:
     """One row checked by the row model, with its issues; returns how many decimal commas it converted."""
     table, raw, report = ctx.table, ctx.raw, ctx.report
@@ -292,12 +321,11 @@ def _check_row(ctx: _Context, row: list[str], number: int, out: CheckedTable, ke
             if code == "missing-value" and name not in raw.header and not ctx.header_ok:
                 continue  # already reported once, as a missing column
             report.add(issue(code, table, raw, number, specs[name], cells.get(name, ""), params))
+        # the other fields still get the checks they can: one report per file, not one per fix
+        bad = {name for name, _, _ in result.errors}
+        _later_checks(ctx, number, ctx.checker.partial(cells, bad), cells, bad)
         return converted
-    problems = list(rule_issues(table, raw, number, values)) if table.rules else []
-    if ctx.hook is not None:
-        problems += ctx.hook(table.name, number, values, cells)
-    for p in problems:
-        report.add(p)
+    problems = _later_checks(ctx, number, values, cells, set())
     if any(p.severity == "error" for p in problems) or not keep_rows:
         return converted
     text = {c: cells.get(c, "") for c in out.columns}

@@ -8,14 +8,12 @@ import io
 import zipfile
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from registry.standard import KEY_FIELD, MAIN_RESOURCE, Standard
 from registry.validation.csvtext import MAX_CELL_CHARS
+from registry.validation.raw import RawTable, SourceError, guess_resource
 from registry.validation.report import Issue, Report
-
-if TYPE_CHECKING:
-    from registry.validation.sources import RawTable
 
 MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024
 
@@ -60,8 +58,6 @@ def cell_text(value: Any, separator: str = "|") -> str:
 
 
 def _json_cell(record: dict[str, Any], key: str, source: str) -> str:
-    from registry.validation.sources import SourceError
-
     try:
         return cell_text(record.get(key))
     except TypeError as exc:
@@ -71,8 +67,6 @@ def _json_cell(record: dict[str, Any], key: str, source: str) -> str:
 
 def _records_table(std: Standard, resource: str, records: list[Any], source: str,
                    parent_key: str | None = None) -> RawTable:
-    from registry.validation.sources import RawTable
-
     spec = std.table(resource)
     keys: list[str] = []
     for rec in records:
@@ -96,8 +90,6 @@ def tables_from_json(std: Standard, doc: Any, source: str) -> list[RawTable]:
 
     A nested record is an experience's fields with its child rows under the child table names.
     """
-    from registry.validation.sources import RawTable, SourceError
-
     if isinstance(doc, dict) and any(isinstance(doc.get(t), list) for t in std.tables) \
             and MAIN_RESOURCE in doc and isinstance(doc[MAIN_RESOURCE], list):
         return [_records_table(std, t, doc[t], source) for t in std.tables if isinstance(doc.get(t), list)]
@@ -126,8 +118,6 @@ def tables_from_json(std: Standard, doc: Any, source: str) -> list[RawTable]:
 def read_xlsx(std: Standard, data: bytes, name: str, report: Report, resource: str | None) -> list[RawTable]:
     """Each sheet named after a table (or the only sheet) becomes a raw table."""
     from openpyxl import load_workbook
-
-    from registry.validation.sources import RawTable, SourceError, guess_resource
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
