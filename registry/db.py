@@ -8,6 +8,7 @@ committed change, written in the same transaction, for the search index to consu
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -37,6 +38,18 @@ class Base(DeclarativeBase):
     pass
 
 
+class Status(StrEnum):
+    """The states of an experience, defined once."""
+
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+
+# Fields of the standard's main table copied from the record into indexed columns of `experiences`.
+PROJECTED_FIELDS: tuple[str, ...] = ("intitule", "domaine", "phase", "statut", "resultat", "code_insee_commune",
+                                     "date_debut", "date_fin", "date_maj")
+
+
 class Organisation(Base):
     __tablename__ = "organisations"
     siren: Mapped[str] = mapped_column(String(9), primary_key=True)
@@ -52,7 +65,7 @@ class Experience(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     siren_porteur: Mapped[str] = mapped_column(ForeignKey("organisations.siren"), index=True)
     revision: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(12), default="published")  # published | withdrawn
+    status: Mapped[str] = mapped_column(String(12), default=Status.PUBLISHED.value)
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
     intitule: Mapped[str] = mapped_column(Text)
     domaine: Mapped[str] = mapped_column(String(60), index=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from sqlalchemy import func, select
 
-from registry.db import Experience, Revision
+from registry.db import Experience, Revision, Status
 from registry.derived import Derived, RevisionState, derive
 from registry.geo import Commune, get_geography
 from registry.records import Change, Record, diff
@@ -17,6 +18,19 @@ from registry.store import Registry
 
 class NotFound(LookupError):
     pass
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a longer list."""
+
+    total: int
+    offset: int
+    limit: int
+    items: list[T]
 
 
 @dataclass(frozen=True)
@@ -76,7 +90,7 @@ def _revisions(registry: Registry, exp_id: str) -> list[Revision]:
 def get_experience(registry: Registry, exp_id: str, include_withdrawn: bool = True) -> ExperienceView:
     with registry.session() as s:
         exp = s.get(Experience, exp_id)
-        if exp is None or (exp.status == "withdrawn" and not include_withdrawn):
+        if exp is None or (exp.status == Status.WITHDRAWN and not include_withdrawn):
             raise NotFound(exp_id)
     revs = [RevisionState(r.number, _aware(r.created_at), r.record) for r in _revisions(registry, exp_id)]
     today = registry.clock().date()
@@ -118,7 +132,7 @@ def list_experiences(registry: Registry, limit: int = 50, offset: int = 0,
     with registry.session() as s:
         query = select(Experience)
         if not include_withdrawn:
-            query = query.where(Experience.status == "published")
+            query = query.where(Experience.status == Status.PUBLISHED)
         total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = s.scalars(query.order_by(Experience.date_maj.desc(), Experience.id).limit(limit).offset(offset))
         return total, [
@@ -131,5 +145,5 @@ def list_experiences(registry: Registry, limit: int = 50, offset: int = 0,
 def published_records(registry: Registry, batch: int = 500) -> list[Record]:
     """Every published record, ordered by id (for exports)."""
     with registry.session() as s:
-        query = select(Experience.record).where(Experience.status == "published").order_by(Experience.id)
+        query = select(Experience.record).where(Experience.status == Status.PUBLISHED).order_by(Experience.id)
         return list(s.scalars(query.execution_options(yield_per=batch)))

@@ -21,7 +21,7 @@ from whoosh.query import And, Every, Term
 from whoosh.sorting import FieldFacet
 from whoosh.support.charset import accent_map
 
-from registry.db import Experience, OutboxEvent
+from registry.db import Experience, OutboxEvent, Status
 from registry.records import Record
 from registry.standard import MAIN_RESOURCE, Standard, get_standard
 from registry.store import Registry
@@ -99,7 +99,7 @@ def sync(registry: Registry) -> int:
                 current = {e.id: e for e in s.scalars(select(Experience).where(Experience.id.in_(chunk)))}
                 for exp_id in chunk:
                     exp = current.get(exp_id)
-                    if exp is None or exp.status != "published":
+                    if exp is None or exp.status != Status.PUBLISHED:
                         writer.delete_by_term("id", exp_id)
                     else:
                         writer.update_document(**document(std, exp))
@@ -134,10 +134,10 @@ def rebuild(registry: Registry, upto: int | None = None) -> int:
     path.mkdir(parents=True, exist_ok=True)
     ix = windex.create_in(str(path), index_schema(std))
     with registry.session() as s:
-        count = s.scalar(select(func.count()).select_from(Experience).where(Experience.status == "published")) or 0
+        count = s.scalar(select(func.count()).select_from(Experience).where(Experience.status == Status.PUBLISHED)) or 0
         writer = _writer(ix, count)
         try:
-            for exp in s.scalars(select(Experience).where(Experience.status == "published")
+            for exp in s.scalars(select(Experience).where(Experience.status == Status.PUBLISHED)
                                  .execution_options(yield_per=BATCH)):
                 writer.add_document(**document(std, exp))
         except BaseException:
@@ -181,5 +181,5 @@ def search(registry: Registry, text: str = "", filters: dict[str, str] | None = 
                                      sortedby=newest)
         hits = [Hit(h["id"], h["intitule"], h["nom_porteur"], {n: h.get(n, "") for n in names}, h.score or 0.0)
                 for h in found]
-        groups = {n: {k: len(v) for k, v in found.results.groups(n).items()} for n in names}
+        groups = {n: {k: len(v) for k, v in found.results.groups(n).items() if k} for n in names}
         return Results(found.total, hits, groups)

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from registry.db import Experience, Organisation, OutboxEvent, Revision
+from registry.db import PROJECTED_FIELDS, Experience, Organisation, OutboxEvent, Revision, Status
 from registry.geo import get_geography
 from registry.records import Record, content_hash, merge
 from registry.standard import KEY_FIELD, MAIN_RESOURCE, Standard, get_standard
@@ -30,6 +30,16 @@ CHANNELS: tuple[str, ...] = ("form", "upload", "api", "harvest", "cli")
 ATTEMPTS = 3  # a transaction that lost a race with another writer is redone on the new state
 
 
+# Sizes match the columns of `revisions` (db.py); checked before any write, on every channel.
+PROVENANCE_LIMITS = {"actor": 200, "source_url": 2000, "source_name": 1000, "comment": 2000}
+PROVENANCE_LABELS = {"actor": "Auteur (--actor)", "source_url": "Adresse de la source",
+                     "source_name": "Nom de la source", "comment": "Commentaire"}
+
+
+class InvalidProvenance(ValueError):
+    """Who/where/why of a change that cannot be stored (too long, control characters)."""
+
+
 @dataclass(frozen=True)
 class Provenance:
     channel: Channel
@@ -41,6 +51,15 @@ class Provenance:
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:
             raise ValueError(f"unknown channel {self.channel!r}")
+        for name, limit in PROVENANCE_LIMITS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if len(value) > limit:
+                raise InvalidProvenance(f"{PROVENANCE_LABELS[name]} trop long : {len(value)} caractères, "
+                                        f"{limit} au plus.")
+            if any(ord(c) < 32 and c not in "\t\n" for c in value):
+                raise InvalidProvenance(f"{PROVENANCE_LABELS[name]} contient un caractère de contrôle interdit.")
 
 
 @dataclass(frozen=True)
@@ -70,30 +89,31 @@ class WithdrawError(ValueError):
 def known_ids(registry: Registry) -> KnownIds:
     def lookup(ids: set[str]) -> set[str]:
         with registry.session() as s:
-            rows = s.scalars(select(Experience.id).where(Experience.id.in_(ids), Experience.status == "published"))
+            rows = s.scalars(select(Experience.id).where(Experience.id.in_(ids), Experience.status == Status.PUBLISHED))
             return set(rows)
 
     return lookup
 
 
-def _limits(registry: Registry) -> Limits:
+def default_limits(registry: Registry) -> Limits:
+    """The limits for input from others (uploads, API, harvest): the instance's settings."""
     return Limits(max_bytes=registry.settings.max_upload_bytes, max_rows=registry.settings.max_rows)
 
 
 def publish_path(registry: Registry, target: str | Path, prov: Provenance, report: Report | None = None,
                  limits: Limits | None = None) -> PublishResult:
-    limits = limits or _limits(registry)
+    limits = limits or default_limits(registry)
     sub = validate_path(target, known_ids=known_ids(registry), limits=limits, report=report)
     return publish(registry, sub, prov)
 
 
 def publish_bytes(registry: Registry, data: bytes, name: str, prov: Provenance) -> PublishResult:
-    sub = validate_bytes(data, name, known_ids=known_ids(registry), limits=_limits(registry))
+    sub = validate_bytes(data, name, known_ids=known_ids(registry), limits=default_limits(registry))
     return publish(registry, sub, prov)
 
 
 def publish_tables(registry: Registry, raws: list[RawTable], prov: Provenance) -> PublishResult:
-    sub = validate_tables(raws, known_ids=known_ids(registry), limits=_limits(registry))
+    sub = validate_tables(raws, known_ids=known_ids(registry), limits=default_limits(registry))
     return publish(registry, sub, prov)
 
 
@@ -117,7 +137,7 @@ def publish(registry: Registry, sub: Submission, prov: Provenance, std: Standard
                 for exp_id in sub.experience_ids():
                     children = {t: grouped.get(exp_id, {}).get(t, []) for t in child_tables}
                     outcomes.append(_upsert(registry, s, std, exp_id, main.get(exp_id), children, prov))
-        except (IntegrityError, OperationalError) as exc:
+        except DBAPIError as exc:
             # another writer committed the same experience first (or SQLite's snapshot went stale):
             # the whole transaction is redone on the new state
             if attempt == ATTEMPTS - 1 or not _conflict(exc):
@@ -129,9 +149,20 @@ def publish(registry: Registry, sub: Submission, prov: Provenance, std: Standard
     raise AssertionError("unreachable")
 
 
-def _conflict(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, IntegrityError) or "locked" in text or "busy" in text or "serializ" in text
+# PostgreSQL: serialization_failure, deadlock_detected, unique_violation (another writer created it first).
+PG_CONFLICTS = frozenset({"40001", "40P01", "23505"})
+# SQLite primary result codes: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CONSTRAINT (extended codes keep them in the low byte).
+SQLITE_CONFLICTS = frozenset({5, 6, 19})
+
+
+def _conflict(exc: DBAPIError) -> bool:
+    """A lost race with another writer, recognised by the database's error code, never by its words."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate is not None:
+        return sqlstate in PG_CONFLICTS
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in SQLITE_CONFLICTS
 
 
 def _upsert(registry: Registry, s: Session, std: Standard, exp_id: str, main_row: dict[str, str] | None,
@@ -139,12 +170,12 @@ def _upsert(registry: Registry, s: Session, std: Standard, exp_id: str, main_row
     current = s.get(Experience, exp_id, with_for_update=True)
     record = merge(std, current.record if current else None, main_row, children)
     digest = content_hash(record)
-    if current is not None and current.status == "published" and current.content_hash == digest:
+    if current is not None and current.status == Status.PUBLISHED and current.content_hash == digest:
         return Outcome(exp_id, "unchanged", current.revision)
     if current is None:
         action = "create"
     else:
-        action = "restore" if current.status == "withdrawn" else "update"
+        action = "restore" if current.status == Status.WITHDRAWN else "update"
     exp = _project(registry, s, current, exp_id, record, digest)
     rev = _revision(registry, s, std, exp, action, prov, record, digest)
     s.add(OutboxEvent(experience_id=exp_id, revision_id=rev.id, event="upsert", created_at=rev.created_at))
@@ -169,11 +200,9 @@ def _project(registry: Registry, s: Session, exp: Experience | None, exp_id: str
         s.add(exp)
     commune = get_geography().commune(row["code_insee_commune"])
     exp.siren_porteur = row["siren_porteur"]
-    exp.status, exp.withdrawn_reason = "published", None
-    for name in ("intitule", "domaine", "phase", "statut", "resultat", "code_insee_commune", "date_debut",
-                 "date_maj"):
-        setattr(exp, name, row[name])
-    exp.date_fin = row["date_fin"] or None
+    exp.status, exp.withdrawn_reason = Status.PUBLISHED.value, None
+    for name in PROJECTED_FIELDS:
+        setattr(exp, name, row[name] or None)
     exp.departement = commune.departement if commune else None
     exp.region = commune.region if commune else None
     exp.content_hash, exp.record, exp.updated_at = digest, record, now
@@ -202,10 +231,10 @@ def withdraw(registry: Registry, exp_id: str, reason: str, prov: Provenance) -> 
         exp = s.get(Experience, exp_id, with_for_update=True)
         if exp is None:
             raise WithdrawError(f"L'expérience {exp_id} n'existe pas dans le registre.")
-        if exp.status == "withdrawn":
+        if exp.status == Status.WITHDRAWN:
             raise WithdrawError(f"L'expérience {exp_id} est déjà retirée.")
         prov = Provenance(prov.channel, prov.actor, prov.source_url, prov.source_name, reason)
-        exp.status, exp.withdrawn_reason, exp.updated_at = "withdrawn", reason, registry.clock()
+        exp.status, exp.withdrawn_reason, exp.updated_at = Status.WITHDRAWN.value, reason, registry.clock()
         rev = _revision(registry, s, std, exp, "withdraw", prov, exp.record, exp.content_hash)
         s.add(OutboxEvent(experience_id=exp_id, revision_id=rev.id, event="withdraw", created_at=rev.created_at))
         return Outcome(exp_id, "withdrawn", rev.number)

@@ -34,7 +34,8 @@ def run(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[
 @pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_help_everywhere(tmp_path: Path, command: str | None) -> None:
     out = run(tmp_path, *([command] if command else []), "--help").stdout
-    assert "Usage:" in out
+    assert out.startswith("Utilisation : registry") and "Affiche cette aide et quitte." in out
+    assert "Usage" not in out and "Show this" not in out and "[default" not in out
     if command is None:
         for name in COMMANDS:
             assert name in out
@@ -65,7 +66,9 @@ def test_import_history_diff_withdraw_export(tmp_path: Path) -> None:
     changed.write_bytes(csv_bytes([{**example(PARIS), "statut": "en_pause"}]))
     assert "1 mise(s) à jour" in run(home, "import", str(changed)).stdout
     hist = run(home, "history", PARIS).stdout.splitlines()
-    assert len(hist) == 2 and "create" in hist[0] and "update" in hist[1]
+    assert hist[0].split() == ["Rév.", "Date", "(UTC)", "Action", "Canal", "Auteur", "Source", "Empreinte"]
+    assert len(hist) == 4 and "création" in hist[2] and "test" in hist[2] and "mise à jour" in hist[3]
+    assert "ligne de commande" in hist[2]
     diff = run(home, "diff", PARIS, "1", "2").stdout
     assert "statut" in diff and "'en_pause'" in diff
     shown = json.loads(run(home, "show", PARIS).stdout)
@@ -77,7 +80,7 @@ def test_import_history_diff_withdraw_export(tmp_path: Path) -> None:
     assert "experiences : 3" in export
     assert (tmp_path / "out" / "datapackage.json").exists()
     found = run(home, "search", "éclairages").stdout
-    assert found.startswith("1 résultat(s)") and "213502388-2024-001" in found
+    assert found.startswith("1 résultat(s)\nID") and "213502388-2024-001" in found
     assert run(home, "search", "--filter", "statut=abandonne").stdout.startswith("1 résultat(s)")
     assert "3 expérience(s)" in run(home, "index", "--rebuild").stdout
     unknown = run(home, "show", "000000000-0000-000", ok=False)
@@ -89,7 +92,7 @@ def test_refused_import_stores_nothing(tmp_path: Path) -> None:
     run(home, "import", str(SCHEMAS_DIR / "datapackage.json"))
     bad = run(home, "import", str(SCHEMAS_DIR / "experiences" / "exemple-invalide-cellules.csv"), ok=False)
     assert bad.returncode == 1 and "Rien n'a été enregistré." in bad.stderr
-    assert len(run(home, "history", PARIS).stdout.splitlines()) == 1
+    assert len(run(home, "history", PARIS).stdout.splitlines()) == 3  # header, rule, one revision
 
 
 def test_serve_prints_its_url_and_serves(tmp_path: Path) -> None:

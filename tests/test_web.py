@@ -11,11 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
+from registry.actions import Caller, experiences
 from registry.paths import SCHEMAS_DIR
 from registry.queries import get_experience
-from registry.service import Provenance, publish_bytes, publish_path
+from registry.serialize import experience_json
 from registry.store import Registry
-from registry.views import experience_json
 from tests.conftest import unavailable
 from tests.helpers import csv_bytes, example
 from tests.services import CHROMIUM_ARGS, ServiceUnavailable, chromium_path
@@ -28,10 +28,11 @@ SCRIPT = '<script>document.title="pwned"</script><img src=x onerror="document.ti
 def app(sqlite_registry: Registry) -> Flask:
     from web.app import create_app
 
-    assert publish_path(sqlite_registry, SCHEMAS_DIR / "datapackage.json", Provenance("cli")).accepted
+    operator = Caller.operator()
+    assert experiences.publish_file(sqlite_registry, operator, SCHEMAS_DIR / "datapackage.json").accepted
     hostile = {**example(PARIS), "intitule": "Capteurs " + SCRIPT[:60], "ce_qui_a_fonctionne": SCRIPT}
-    assert publish_bytes(sqlite_registry, csv_bytes([hostile]), "x.csv", Provenance("upload")).accepted
-    return create_app(sqlite_registry)
+    assert experiences.publish_upload(sqlite_registry, operator, csv_bytes([hostile]), "x.csv").accepted
+    return create_app(sqlite_registry, dev=True)
 
 
 @pytest.fixture
@@ -75,8 +76,13 @@ def test_json_twin_is_the_same_data(client: FlaskClient, sqlite_registry: Regist
 def test_api_list_and_pagination_bounds(client: FlaskClient) -> None:
     data = client.get("/api/experiences?limit=2&offset=1").get_json()
     assert data["count"] == 4 and len(data["results"]) == 2 and data["offset"] == 1
-    assert len(client.get("/api/experiences?limit=100000").get_json()["results"]) == 4
-    assert client.get("/api/experiences?limit=abc&offset=-5").status_code == 200
+    assert len(client.get("/api/experiences?limit=500").get_json()["results"]) == 4
+    for query in ("limit=100000", "limit=abc", "offset=-5", "offset=9223372036854775808", "limit=%C2%B2",
+                  "offset=" + "9" * 5000):
+        answer = client.get(f"/api/experiences?{query}")
+        name = query.split("=")[0]
+        assert answer.status_code == 400, query
+        assert answer.is_json and f"« {name} » doit être un entier" in answer.get_json()["error"]["message"]
 
 
 def test_english_is_available(client: FlaskClient) -> None:

@@ -1,11 +1,13 @@
-"""Read views as plain JSON-ready data: the same function feeds the JSON API, the HTML page and the CLI."""
+"""The registry's own JSON: one function per read view, feeding the JSON API, the HTML page and the CLI."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from registry.queries import ExperienceView, RevisionInfo
+from registry.queries import ExperienceView, Page, RevisionInfo, Summary
+from registry.records import Change
+from registry.search import Results
 
 
 def experience_json(view: ExperienceView) -> dict[str, Any]:
@@ -41,3 +43,21 @@ def experience_json(view: ExperienceView) -> dict[str, Any]:
 
 def revision_json(rev: RevisionInfo) -> dict[str, Any]:
     return {**dataclasses.asdict(rev), "created_at": rev.created_at.isoformat()}
+
+
+def summary_json(summary: Summary) -> dict[str, Any]:
+    return dataclasses.asdict(summary)
+
+
+def page_json(page: Page[Summary]) -> dict[str, Any]:
+    return {"count": page.total, "offset": page.offset, "limit": page.limit,
+            "results": [summary_json(s) for s in page.items]}
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    return dataclasses.asdict(change)
+
+
+def search_json(text: str, filters: dict[str, str], page: int, results: Results) -> dict[str, Any]:
+    return {"q": text, "filters": filters, "page": page, "count": results.total,
+            "results": [dataclasses.asdict(h) for h in results.hits], "facets": results.facets}

@@ -1,0 +1,67 @@
+"""Who may do what, decided in one place for the CLI, the pages, the APIs and the harvesters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from registry.service import Channel
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # the operator: the CLI, the worker
+    PUBLISHER = "publisher"  # a territory's agent, for the organisations (SIREN) it belongs to
+    HARVESTER = "harvester"  # a harvest job, for the organisations its source is allowed to publish for
+
+
+class Permission(StrEnum):
+    READ = "read"
+    PUBLISH = "publish"
+    WITHDRAW = "withdraw"
+    REINDEX = "reindex"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The person or process behind an action; `actor` is what the history records."""
+
+    channel: Channel
+    actor: str | None = None
+    roles: frozenset[Role] = frozenset()
+    organisations: frozenset[str] = field(default_factory=frozenset)  # SIRENs, for publishers and harvesters
+
+    @classmethod
+    def operator(cls, channel: Channel = "cli", actor: str | None = None) -> Caller:
+        return cls(channel, actor, frozenset({Role.ADMIN}))
+
+    @classmethod
+    def anonymous(cls, channel: Channel = "api") -> Caller:
+        return cls(channel)
+
+
+class Forbidden(PermissionError):
+    """Refused: the message says why, in French."""
+
+
+_MESSAGES = {
+    Permission.PUBLISH: "Vous ne pouvez pas publier pour cette organisation (SIREN {siren}).",
+    Permission.WITHDRAW: "Vous ne pouvez pas retirer une expérience de cette organisation (SIREN {siren}).",
+    Permission.REINDEX: "Seul l'exploitant du registre peut reconstruire l'index.",
+}
+
+
+def allowed(caller: Caller, permission: Permission, siren: str | None = None) -> bool:
+    if permission is Permission.READ or Role.ADMIN in caller.roles:
+        return True
+    if permission in (Permission.PUBLISH, Permission.WITHDRAW) and siren is not None:
+        writers = {Role.PUBLISHER, Role.HARVESTER} if permission is Permission.PUBLISH else {Role.PUBLISHER}
+        return bool(writers & caller.roles) and siren in caller.organisations
+    return False
+
+
+def check(caller: Caller, permission: Permission, sirens: Iterable[str | None] = (None,)) -> None:
+    """Raises Forbidden unless the caller may do this for every organisation named."""
+    for siren in sirens:
+        if not allowed(caller, permission, siren):
+            raise Forbidden(_MESSAGES.get(permission, "Action non autorisée.").format(siren=siren or "-"))

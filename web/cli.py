@@ -1,0 +1,104 @@
+"""`registry serve` and `registry demo`, added to the `registry` command through the `registry.commands`
+entry-point group (pyproject.toml): the core never imports web/.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+
+import click
+from click.core import ParameterSource
+from werkzeug.serving import WSGIRequestHandler
+
+from registry.actions import experiences
+from registry.actions import index as search_index
+from registry.cli.common import EXIT_INVALID, home_option, operator, registry
+from registry.cli.i18n import tr
+from registry.paths import DEMO_DIR
+from web.app import create_app
+
+PORT_TRIES = 20
+
+
+class QuietHandler(WSGIRequestHandler):
+    """The development server without its name and Python version in every answer."""
+
+    def version_string(self) -> str:
+        return "registre"
+
+
+def _port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise click.ClickException(tr(f"Adresse {host} inutilisable : {exc.strerror}.",
+                                          f"Cannot use address {host}: {exc.strerror}.")) from None
+    return True
+
+
+def pick_port(host: str, port: int, explicit: bool) -> int:
+    """The port asked for; when it was the default and is taken, the next free one."""
+    for candidate in range(port, min(port + (1 if explicit else PORT_TRIES), 65536)):
+        if _port_free(host, candidate):
+            return candidate
+    raise click.ClickException(tr(
+        f"Le port {port} est déjà utilisé sur {host}. Choisissez-en un autre avec --port, par exemple "
+        f"« --port {port + 1} ».",
+        f"Port {port} is already in use on {host}. Choose another one with --port, e.g. '--port {port + 1}'."))
+
+
+def _serve(home: str | None, host: str, port: int, explicit: bool) -> None:
+    reg = registry(home)
+    reg.migrate()
+    app = create_app(reg, dev=True)
+    chosen = pick_port(host, port, explicit)
+    if chosen != port:
+        click.echo(tr(f"Le port {port} est occupé : le registre prend le port {chosen}.",
+                      f"Port {port} is taken: the registry uses port {chosen}."))
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(tr(f"Registre en ligne : http://{shown}:{chosen}/  (Ctrl+C pour arrêter)",
+                  f"Registry online: http://{shown}:{chosen}/  (Ctrl+C to stop)"), nl=True)
+    sys.stdout.flush()
+    app.run(host=host, port=chosen, debug=False, load_dotenv=False, request_handler=QuietHandler)
+
+
+host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
+port_option = click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
+                           help="Port d'écoute (si le port par défaut est pris, le suivant libre est choisi).")
+
+
+@click.command()
+@home_option
+@host_option
+@port_option
+@click.pass_context
+def serve(ctx: click.Context, home: str | None, host: str, port: int) -> None:
+    """Démarre le site web du registre (serveur de développement ; en production, un serveur WSGI)."""
+    _serve(home, host, port, ctx.get_parameter_source("port") is not ParameterSource.DEFAULT)
+
+
+@click.command()
+@home_option
+@host_option
+@port_option
+@click.option("--no-serve", is_flag=True, help="Charger les données sans démarrer le site.")
+@click.pass_context
+def demo(ctx: click.Context, home: str | None, host: str, port: int, no_serve: bool) -> None:
+    """Initialise, charge les données de démonstration (fictives) et démarre le site."""
+    reg = registry(home)
+    reg.migrate()
+    result = experiences.publish_file(reg, operator("demo"), DEMO_DIR)
+    if not result.accepted:
+        click.echo(result.report.to_text(), err=True)
+        sys.exit(EXIT_INVALID)
+    search_index.sync(reg, operator())
+    click.echo(tr(f"Données de démonstration : {len(result.outcomes)} expériences fictives chargées et indexées.",
+                  f"Demo data: {len(result.outcomes)} fictional experiences loaded and indexed."))
+    if not no_serve:
+        _serve(home, host, port, ctx.get_parameter_source("port") is not ParameterSource.DEFAULT)

@@ -1,0 +1,44 @@
+"""Errors: an HTML page for people, a JSON body for the API (never an HTML page under /api/)."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from registry.actions import Forbidden
+from registry.actions.experiences import InvalidRequest
+from web.i18n import tr
+
+MESSAGES = {
+    400: ("Requête invalide.", "Bad request."),
+    403: ("Accès refusé.", "Forbidden."),
+    404: ("Page introuvable.", "Not found."),
+    405: ("Méthode non autorisée.", "Method not allowed."),
+    500: ("Erreur interne du registre.", "Internal error."),
+}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _answer(status: int, message: str | None = None) -> tuple[object, int]:
+    fr, en = MESSAGES.get(status, MESSAGES[500])
+    text = message or tr(fr, en)
+    if _wants_json():
+        return {"error": {"status": status, "message": text}}, status
+    return render_template("error.html", status=status, message=text), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[object, int]:
+        return _answer(exc.code or 500)
+
+    @app.errorhandler(InvalidRequest)
+    def invalid(exc: InvalidRequest) -> tuple[object, int]:
+        return _answer(400, str(exc))
+
+    @app.errorhandler(Forbidden)
+    def forbidden(exc: Forbidden) -> tuple[object, int]:
+        return _answer(403, str(exc))
