@@ -83,7 +83,13 @@ def test_undecodable_large_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     path = tmp_path / "experiences.csv"
     path.write_bytes(csv_bytes(rows(50)) + b"\x81\x8d\x8f\x90,x\n" + csv_bytes(rows(50)).split(b"\n", 1)[1])
     sub = validate_path(path, limits=Limits(workers=2))
-    assert [i.code for i in sub.report.errors()] == ["encoding-error"]
+    [err] = sub.report.errors()  # UTF-8 with a few bad bytes: said where, never re-read as Windows-1252
+    assert err.code == "invalid-utf8" and "4 octet(s)" in err.message()
+    line = csv_bytes(rows(50)).count(b"\n") + 1
+    assert f"ligne {line} (octet n° {len(csv_bytes(rows(50)))} : 0x81" in err.message()
+    with_1252 = csv_bytes(rows(50)).decode().encode("cp1252") + b"\x81\x8d,x\n"
+    path.write_bytes(with_1252)  # no valid UTF-8 sequence, and bytes Windows-1252 leaves undefined
+    assert [i.code for i in validate_path(path, limits=Limits(workers=2)).report.errors()] == ["encoding-error"]
 
 
 def test_column_screen_equals_row_by_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

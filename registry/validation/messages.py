@@ -116,6 +116,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Le fichier n'est lisible dans aucun encodage connu (UTF-8, Windows-1252). {detail}",
         "The file cannot be read in any known encoding (UTF-8, Windows-1252). {detail}",
     ),
+    "invalid-utf8": (
+        "Le fichier est en UTF-8 mais {count} octet(s) n'y sont pas valides, sans doute collés depuis un autre "
+        "logiciel : {where}. Corrigez ces caractères (ou réenregistrez le fichier en UTF-8) et renvoyez-le.",
+        "The file is UTF-8 but {count} byte(s) in it are not valid, probably pasted from another program: "
+        "{where}. Fix these characters (or save the file again as UTF-8) and send it again.",
+    ),
+    "nul-byte": (
+        "Le fichier contient un caractère nul (octet 0) à la ligne {line} (octet n° {offset}) : ce n'est pas "
+        "un fichier texte valide (fichier binaire ou abîmé ?). Réenregistrez-le en CSV depuis votre tableur.",
+        "The file holds a NUL character (byte 0) on line {line} (byte {offset}): it is not a valid text file "
+        "(binary or damaged?). Save it again as CSV from your spreadsheet.",
+    ),
+    "header-too-large": (
+        "La première ligne fait {size} caractères, au-delà de {limit} : ce n'est pas une ligne de noms de "
+        "colonnes. La première ligne doit donner les noms des colonnes (id_experience, intitule, …).",
+        "The first line is {size} characters long, over {limit}: it is not a line of column names. The first "
+        "line must give the column names (id_experience, intitule, …).",
+    ),
     "unreadable-file": ("Le fichier n'a pas pu être lu : {detail}", "The file could not be read: {detail}"),
     "file-too-large": (
         "Le fichier fait {size}, au-delà de la limite de {limit}.",

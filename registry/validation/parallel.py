@@ -96,7 +96,8 @@ def check_table_parallel(table: TableSpec, raw: RawTable, report: Report, hook: 
             starmap = pool.starmap if pool is not None else _in_process
             results: list[SpanResult] = []
             chosen = ""
-            for encoding, label in ENCODINGS if undecoded else ((None, ""),):
+            encodings = [e for e in ENCODINGS if raw.encoding in (None, e[0])] if undecoded else [(None, "")]
+            for encoding, label in encodings:
                 results = starmap(_check_span, [(span, encoding) for span in spans])
                 if all(r is not None for r in results):
                     chosen = label

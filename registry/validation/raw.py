@@ -35,6 +35,7 @@ class RawTable:
     data: bytes | None = None  # a large file left undecoded, to be decoded and checked in spans
     spans: list[tuple[int, int]] | None = None  # spans of whole records in `data`
     bom: bool = False
+    encoding: str | None = None  # of `data`, when decided for the whole file ("utf-8" or "cp1252")
 
 
 @dataclass(frozen=True)

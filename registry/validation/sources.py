@@ -24,7 +24,7 @@ from registry.validation.raw import (
     human_size,
 )
 from registry.validation.raw import fail as _fail
-from registry.validation.report import Report
+from registry.validation.report import Issue, Report
 
 __all__ = ["DEFAULT_MAX_BYTES", "Limits", "RawTable", "SourceError", "check_size", "guess_resource", "human_size",
            "read_path", "table_from_bytes"]
@@ -50,15 +50,19 @@ def table_from_bytes(std: Standard, data: bytes, name: str, report: Report, limi
 def large_csv(std: Standard, data: bytes, name: str, workers: int, resource: str | None = None) -> RawTable | None:
     """A large CSV file cut into spans of whole records, left undecoded for several processes to decode
     and check (`parallel.py`); None when it cannot be cut exactly (then it is read in one go)."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data[:65536]:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return None
     bom = data.startswith(codecs.BOM_UTF8)
     start = 3 if bom else 0
-    header_end = csvtext.record_end(data, start)
     try:
-        header_text = data[start:header_end].decode("utf-8")
-    except UnicodeDecodeError:
-        header_text = data[start:header_end].decode("cp1252")
+        csvtext.check_nul(data)
+        encoding = csvtext.detect_8bit(data[start:] if bom else data, start)
+    except csvtext.DecodeError as exc:
+        raise SourceError(Issue(exc.code, source=name, params=exc.params)) from None
+    header_end = csvtext.record_end(data, start)
+    header_text = data[start:header_end].decode(encoding)
+    if "\r" in header_text.rstrip("\r\n") or len(header_text) > csvtext.MAX_HEADER_CHARS:
+        return None  # bare CR line ends, or no real header: read in one go, which says so
     delimiter = csvtext.sniff_delimiter(header_text, std.all_field_names)
     header = [h.strip() for h in next(iter(csvtext.read_rows(header_text, delimiter)), [])]
     parts = max(max(workers, 1) * csvtext.SPANS_PER_WORKER, len(data) // csvtext.SPAN_BYTES + 1)
@@ -67,15 +71,16 @@ def large_csv(std: Standard, data: bytes, name: str, workers: int, resource: str
         return None
     res = resource or guess_resource(std, name, header, name)
     return RawTable(res, name, header, iter(()), decimal_comma=delimiter != ",", delimiter=delimiter,
-                    data=data, spans=spans, bom=bom)
+                    data=data, spans=spans, bom=bom, encoding=encoding)
 
 
 def read_csv_bytes(std: Standard, data: bytes, name: str, report: Report,
                    resource: str | None = None) -> RawTable:
     try:
         decoded = csvtext.decode(data)
+        csvtext.check_header_line(decoded.text)
     except csvtext.DecodeError as exc:
-        raise _fail("encoding-error", name, detail=str(exc)) from None
+        raise SourceError(Issue(exc.code, source=name, params=exc.params)) from None
     text = decoded.text
     if not text.strip():
         raise _fail("empty-file", name)
@@ -87,7 +92,8 @@ def read_csv_bytes(std: Standard, data: bytes, name: str, report: Report,
         raise _fail("unreadable-file", name, detail=str(exc)) from None
     header = [h.strip() for h in header]
     res = resource or guess_resource(std, name, header, name)
-    report.note(*csvtext.dialect_note(decoded.encoding, decoded.bom, delimiter), source=name, resource=res)
+    note = csvtext.dialect_note(decoded.encoding, decoded.bom, delimiter, csvtext.cr_only(text))
+    report.note(*note, source=name, resource=res)
     return RawTable(res, name, header, tabular.guarded(rows, name, report, res),
                     decimal_comma=delimiter != ",", text=text, delimiter=delimiter,
                     data_start=csvtext.record_end(text, 0))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from registry.csvsafe import unescape
+from registry.csvsafe import ESCAPED_PATTERN, unescape
 from registry.standard import FieldSpec, Rule, TableSpec
 from registry.validation.expected import expected, fold
 from registry.validation.raw import RawTable
@@ -21,7 +21,7 @@ from registry.validation.screen import screen, wanted_columns
 
 FRENCH_DECIMAL = re.compile(r"^\s*[-+]?\d{1,3}(?:[ \u00a0\u202f]\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
 SPACES = re.compile(r"[ \u00a0\u202f]")
-ESCAPED = re.compile("'[=+\\-@\t\r']")  # how a neutralised formula starts (registry.csvsafe)
+ESCAPED = re.compile(ESCAPED_PATTERN)  # how a neutralised formula starts (registry.csvsafe)
 CELL_START = ",;\t\"\n"
 
 RowHook = Callable[[str, int, dict[str, Any], dict[str, str]], list[Issue]]

@@ -59,10 +59,14 @@ def cell_text(value: Any, separator: str = "|") -> str:
 
 def _json_cell(record: dict[str, Any], key: str, source: str) -> str:
     try:
-        return cell_text(record.get(key))
+        text = cell_text(record.get(key))
     except TypeError as exc:
         detail = f"la valeur de « {key} » est {exc} : un texte, un nombre ou une liste de textes attendu"
         raise SourceError(Issue("unreadable-file", source=source, field=key, params={"detail": detail})) from None
+    if "\x00" in text:
+        detail = f"la valeur de « {key} » contient un caractère nul (\\u0000), refusé dans un texte"
+        raise SourceError(Issue("unreadable-file", source=source, field=key, params={"detail": detail}))
+    return text
 
 
 def _records_table(std: Standard, resource: str, records: list[Any], source: str,
