@@ -2,7 +2,7 @@
 a controllable clock, the Flask app.
 
 Storage tests take the `registry` fixture and run once per backend. PostgreSQL and Chromium are started
-by the tests; when they are missing the tests skip locally and FAIL in CI (REGISTRY_REQUIRE_SERVICES=1).
+by the tests; when they are missing the tests FAIL (REGISTRY_ALLOW_MISSING_SERVICES=1 skips them, locally only).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Clock:
 
 def unavailable(what: str, exc: Exception) -> None:
     if services_required():
-        pytest.fail(f"{what} is required here (REGISTRY_REQUIRE_SERVICES=1) and unavailable: {exc}")
+        pytest.fail(f"{what} is required and unavailable (REGISTRY_ALLOW_MISSING_SERVICES=1 skips, locally): {exc}")
     pytest.skip(f"{what} unavailable: {exc}")
 
 

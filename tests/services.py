@@ -8,7 +8,7 @@ Self-contained (stdlib + sqlalchemy + psycopg) so that conftest.py, benchmarks o
 
 Everything listens on 127.0.0.1 only. As root, PostgreSQL runs as the ``postgres`` user (it refuses
 to run as root). Missing binaries raise ``ServiceUnavailable``; the caller decides whether that is a
-skip or (with ``REGISTRY_REQUIRE_SERVICES=1``, as in CI) a failure: see ``services_required()``.
+failure, unless ``REGISTRY_ALLOW_MISSING_SERVICES=1`` is set (local work only): see ``services_required()``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ __all__ = [
     "CHROMIUM_ARGS",
     "CHROMIUM_PATH",
     "DATABASE_URL_ENV",
-    "REQUIRE_SERVICES_ENV",
+    "ALLOW_MISSING_ENV",
     "PostgresServer",
     "ServiceUnavailable",
     "chromium_path",
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 DATABASE_URL_ENV = "REGISTRY_TEST_DATABASE_URL"
-REQUIRE_SERVICES_ENV = "REGISTRY_REQUIRE_SERVICES"
+ALLOW_MISSING_ENV = "REGISTRY_ALLOW_MISSING_SERVICES"
 HOST = "127.0.0.1"
 TEST_USER = "registry"
 TEST_DB = "registry"
@@ -76,8 +76,8 @@ class ServiceUnavailable(RuntimeError):
 
 
 def services_required() -> bool:
-    """True when a missing service must fail the run instead of skipping (CI sets it)."""
-    return os.environ.get(REQUIRE_SERVICES_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    """A missing service fails the run, unless REGISTRY_ALLOW_MISSING_SERVICES=1 says to skip (never in CI)."""
+    return os.environ.get(ALLOW_MISSING_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
 
 
 # --------------------------------------------------------------------------- Chromium

@@ -116,3 +116,72 @@ def test_serve_prints_its_url_and_serves(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _serve_until_url(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while not any("http://" in line for line in lines):
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+    return proc, lines
+
+
+def test_serve_takes_the_next_free_port_when_the_default_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    home = tmp_path / "instance"
+    env = {**os.environ, "REGISTRY_HOME": str(home)}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # a port given with --port: a French error that names --port, nothing served
+        refused = run(home, "serve", "--port", str(port), ok=False)
+        assert refused.returncode == 1 and "déjà utilisé" in refused.stderr and "--port" in refused.stderr
+        # the default port taken (the default moved onto the busy port, as 5000 would be): the next free one
+        code = ("from registry.cli import cli, load_plugins; load_plugins(cli); "
+                f"cli.main(['serve'], prog_name='registry', default_map={{'serve': {{'port': {port}}}}})")
+        proc, lines = _serve_until_url([sys.executable, "-c", code], env)
+        try:
+            assert f"Le port {port} est occupé" in "".join(lines), lines
+            url = lines[-1].split("Registre en ligne : ", 1)[1].split()[0]
+            assert url.startswith("http://127.0.0.1:") and url != f"http://127.0.0.1:{port}/"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(url + "healthz", timeout=2) as resp:
+                        assert resp.headers["Server"] == "registre"  # no server name or Python version
+                        assert resp.headers["X-Frame-Options"] == "DENY"
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, "server did not answer"
+                    time.sleep(0.2)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    assert (home / "secret_key").stat().st_mode & 0o077 == 0  # the development key is the instance's own
+
+
+def test_create_app_from_the_environment_needs_a_secret_key(tmp_path: Path) -> None:
+    """The production line of the README: `gunicorn 'web.app:create_app()'`."""
+    code = "from web.app import create_app; app = create_app(); print(app.url_map.bind('x').match('/api/search'))"
+    env = {**os.environ, "REGISTRY_HOME": str(tmp_path / "instance")}
+    env.pop("REGISTRY_SECRET_KEY", None)
+    missing = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "REGISTRY_SECRET_KEY manquante" in missing.stderr
+    env["REGISTRY_SECRET_KEY"] = "x" * 64
+    ok = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "api.search" in ok.stdout, ok.stderr
+
+
+def test_demo_then_import_and_schema_check_for_real(tmp_path: Path) -> None:
+    home = tmp_path / "instance"
+    out = run(home, "demo", "--no-serve").stdout
+    assert "43 expériences fictives chargées et indexées" in out
+    assert "43 expérience(s) : 0 créée(s), 0 mise(s) à jour, 0 rétablie(s), 43 inchangée(s)." in run(
+        home, "import", "data/demo").stdout
+    assert run(home, "schema", "check").stdout.strip() == "Fichiers générés à jour."

@@ -1,6 +1,6 @@
 """The real services used by the suite work here: PostgreSQL (throwaway cluster) and headless Chromium.
 
-A missing service skips these tests, unless REGISTRY_REQUIRE_SERVICES=1 (CI) where it fails them.
+A missing service fails these tests, unless REGISTRY_ALLOW_MISSING_SERVICES=1 (local work only) skips them.
 """
 
 from __future__ import annotations

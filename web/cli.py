@@ -68,6 +68,10 @@ def _serve(home: str | None, host: str, port: int, explicit: bool) -> None:
     app.run(host=host, port=chosen, debug=False, load_dotenv=False, request_handler=QuietHandler)
 
 
+def _explicit(ctx: click.Context) -> bool:
+    return ctx.get_parameter_source("port") not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
 host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
 port_option = click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
                            help="Port d'écoute (si le port par défaut est pris, le suivant libre est choisi).")
@@ -80,7 +84,7 @@ port_option = click.option("--port", default=5000, show_default=True, type=click
 @click.pass_context
 def serve(ctx: click.Context, home: str | None, host: str, port: int) -> None:
     """Démarre le site web du registre (serveur de développement ; en production, un serveur WSGI)."""
-    _serve(home, host, port, ctx.get_parameter_source("port") is not ParameterSource.DEFAULT)
+    _serve(home, host, port, _explicit(ctx))
 
 
 @click.command()
@@ -101,4 +105,4 @@ def demo(ctx: click.Context, home: str | None, host: str, port: int, no_serve: b
     click.echo(tr(f"Données de démonstration : {len(result.outcomes)} expériences fictives chargées et indexées.",
                   f"Demo data: {len(result.outcomes)} fictional experiences loaded and indexed."))
     if not no_serve:
-        _serve(home, host, port, ctx.get_parameter_source("port") is not ParameterSource.DEFAULT)
+        _serve(home, host, port, _explicit(ctx))

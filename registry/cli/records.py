@@ -31,15 +31,15 @@ def _local(target: str) -> bool:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Rapport en texte ou en JSON.")
 @lang_option
-@click.option("--max-errors", default=100, show_default=True, type=click.IntRange(min=1),
-              help="Erreurs détaillées par type et par table.")
-def validate(target: str, fmt: str, lang: str, max_errors: int) -> None:
+@click.option("--max-errors", type=click.IntRange(min=1), metavar="N",
+              help="Arrêter la vérification après N erreurs (par défaut : tout vérifier).")
+def validate(target: str, fmt: str, lang: str, max_errors: int | None) -> None:
     """Valide un fichier CSV/XLSX/JSON, un dossier, un datapackage.json ou une URL (sans rien enregistrer)."""
     from registry.validation import Limits, validate_path
 
-    limits = Limits(max_bytes=LOCAL_MAX_BYTES, workers=os.cpu_count() or 1) if _local(target) else None
+    limits = Limits(max_bytes=LOCAL_MAX_BYTES, workers=os.cpu_count() or 1, max_errors=max_errors) \
+        if _local(target) else Limits(max_errors=max_errors)
     sub = validate_path(target, limits=limits, keep_rows=False)
-    sub.report.max_per_code = max_errors
     if fmt == "json":
         click.echo(json.dumps(sub.report.to_dict(lang), ensure_ascii=False, indent=2))
     else:

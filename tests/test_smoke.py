@@ -1,0 +1,134 @@
+"""Every route and every command on the demo data: status, the shape of the JSON, French text."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from registry.actions import Caller, experiences
+from registry.actions import index as search_index
+from registry.cli import cli, load_plugins
+from registry.cli.i18n import catalogue, help_texts, walk
+from registry.config import load_settings
+from registry.paths import DEMO_DIR
+from registry.standard import MAIN_RESOURCE, get_standard
+from registry.store import Registry
+
+DEMO_ID = "213105554-2020-001"
+
+
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    from web.app import create_app
+
+    reg = Registry(load_settings(home=str(tmp_path_factory.mktemp("demo") / "instance")))
+    reg.migrate()
+    assert experiences.publish_file(reg, Caller.operator(), DEMO_DIR).accepted
+    yield create_app(reg, dev=True)
+    reg.close()
+
+
+@pytest.fixture
+def client(demo_app: Flask) -> FlaskClient:
+    return demo_app.test_client()
+
+
+def routes(app: Flask) -> list[str]:
+    urls = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or rule.endpoint == "static":
+            continue
+        urls.append(rule.rule.replace("<exp_id>", DEMO_ID))
+    return sorted(urls)
+
+
+def test_every_route_answers_on_the_demo_data(client: FlaskClient, demo_app: Flask) -> None:
+    urls = routes(demo_app)
+    assert {"/", "/api/search", "/api/experiences", f"/experiences/{DEMO_ID}"} <= set(urls)
+    for url in urls:
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        if answer.is_json:
+            assert answer.get_json(), url
+        else:
+            page = answer.get_data(as_text=True)
+            assert '<html lang="fr">' in page and "Données ouvertes sous Licence Ouverte" in page, url
+        for name in ("X-Frame-Options", "Referrer-Policy", "Content-Security-Policy", "X-Content-Type-Options"):
+            assert name in answer.headers, (url, name)
+        assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+
+
+def test_search_api_without_a_filter_and_with_each_facet_value(client: FlaskClient) -> None:
+    data = client.get("/api/search").get_json()
+    assert data["count"] == 43 and len(data["results"]) == 25
+    assert set(data) == {"q", "filters", "page", "count", "results", "facets"}
+    assert all(None not in counts and "" not in counts for counts in data["facets"].values())
+    std = get_standard()
+    for name in search_index.facet_fields():
+        codes = std.table(MAIN_RESOURCE).by_name[name].codes
+        assert codes, name
+        total = 0
+        for code in codes:
+            found = client.get(f"/api/search?{name}={code}").get_json()
+            assert found["filters"] == {name: code}
+            total += found["count"]
+            page = client.get(f"/?{name}={code}")
+            assert page.status_code == 200 and "None" not in page.get_data(as_text=True)
+        if not std.table(MAIN_RESOURCE).by_name[name].is_list:  # filtered counts add up to the facet counts
+            assert total == sum(data["facets"][name].values()) <= 43, name
+
+
+def test_unknown_urls_answer_404_in_the_right_format(client: FlaskClient) -> None:
+    api = client.get("/api/nope")
+    assert api.status_code == 404 and api.is_json and api.get_json()["error"]["message"] == "Page introuvable."
+    page = client.get("/nope")
+    assert page.status_code == 404 and "Page introuvable" in page.get_data(as_text=True)
+    assert client.get("/api/experiences/000000000-0000-000").status_code == 404
+    assert client.get("/api/search?page=0").status_code == 400
+    assert client.get("/api/search?page=99999999999999999999").status_code == 400
+
+
+def test_no_server_name_or_python_version_in_headers(client: FlaskClient) -> None:
+    # The Flask test client has no server; the development server's header is checked in test_cli.
+    assert "Python" not in client.get("/").headers.get("Server", "")
+
+
+def all_commands() -> list[click.Command]:
+    load_plugins(cli)
+    return walk(cli)
+
+
+def test_every_command_has_its_help_in_english() -> None:
+    english = catalogue("cli.en.json")
+    missing = [t for t in help_texts(cli) if t not in english and t != "Show this message and exit."]
+    assert not missing, f"add these to registry/locale/cli.en.json: {missing}"
+
+
+@pytest.mark.parametrize("args", [["history"], ["validate", "--max-errors", "x", "f.csv"], ["nope"],
+                                  ["search", "--filter", "x"], ["import", "--no-such-option", "f"]])
+def test_command_line_errors_read_in_french(tmp_path: Path, args: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "registry", *args], capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "REGISTRY_HOME": str(tmp_path / "i")})
+    assert proc.returncode == 2, proc.stderr
+    assert "Erreur :" in proc.stderr and "Utilisation : registry" in proc.stderr
+    assert not any(w in proc.stderr for w in ("Error", "Usage", "Missing", "No such", "is not", "Try "))
+
+
+def test_english_on_request(tmp_path: Path) -> None:
+    for env, args in (({"LANG": "en_GB.UTF-8"}, ["history"]), ({}, ["--lang", "en", "history"]),
+                      ({"REGISTRY_LANG": "en"}, ["history"])):
+        proc = subprocess.run([sys.executable, "-m", "registry", *args], capture_output=True, text=True,
+                              timeout=120, env={"PATH": "/usr/bin:/bin", **env})
+        assert "Error: Missing argument 'ID'." in proc.stderr and "Usage: registry" in proc.stderr, env
+
+
+def test_the_web_and_harvest_commands_come_by_entry_point() -> None:
+    names = {c.name for c in all_commands()}
+    assert {"serve", "demo"} <= names
