@@ -32,10 +32,10 @@ from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 __all__ = [
+    "ALLOW_MISSING_ENV",
     "CHROMIUM_ARGS",
     "CHROMIUM_PATH",
     "DATABASE_URL_ENV",
-    "ALLOW_MISSING_ENV",
     "PostgresServer",
     "ServiceUnavailable",
     "chromium_path",
