@@ -48,3 +48,16 @@ def test_every_error_code_is_documented() -> None:
     doc = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
     for code in MESSAGES:
         assert f"`{code}`" in doc, f"error code {code} is not documented in docs/errors.md"
+
+
+def test_every_environment_variable_read_is_documented() -> None:
+    """Any REGISTRY_* name in the code (settings, language, test services) appears in the configuration doc."""
+    import re
+
+    doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    code = [p for folder in ("registry", "web", "harvesters") for p in (ROOT / folder).rglob("*.py")]
+    code += [ROOT / "tests" / "services.py", ROOT / "scripts" / "setup.sh"]
+    names = {n for p in code for n in re.findall(r"\bREGISTRY_[A-Z_]+\b", p.read_text(encoding="utf-8"))}
+    names.discard("REGISTRY_")  # the prefix itself (config.ENV_PREFIX)
+    assert names, "no environment variable found: the scan is broken"
+    assert not [n for n in sorted(names) if f"`{n}`" not in doc]
