@@ -280,6 +280,6 @@ def test_too_many_rows_are_refused_with_the_limit() -> None:
     many = [{**example(PARIS), "id_experience": f"217500016-2023-{i:03d}"} for i in range(12)]
     sub = validate_bytes(csv_bytes(many), "experiences.csv", limits=Limits(max_rows=10))
     assert [(i.code, i.message()) for i in sub.report.errors()] == [
-        ("too-many-rows", "Le fichier a plus de 10 lignes, la limite autorisée.")]
+        ("too-many-rows", "Le fichier a plus de 10 lignes, la limite autorisée : envoyez-le en plusieurs fichiers.")]
     assert sub.report.rows["experiences"] == 10
     assert validate_bytes(csv_bytes(many[:10]), "experiences.csv", limits=Limits(max_rows=10)).valid

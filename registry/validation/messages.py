@@ -48,20 +48,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "siren-checksum": (
         "Le SIREN « {value} » (« {field} ») est invalide : sa clé de contrôle ne correspond pas. "
         "Vérifiez qu'aucun chiffre n'a été inversé ou oublié.",
-        "SIREN “{value}” (“{field}”) is invalid: its check digit does not match.",
+        "SIREN “{value}” (“{field}”) is invalid: its check digit does not match. "
+        "Check that no digit was swapped or left out.",
     ),
     "siren-unknown": (
         "Le SIREN « {value} » ne correspond à aucune {kind} du référentiel géographique officiel "
-        "(COG {vintage}).",
-        "SIREN “{value}” matches no {kind} in the official geography (COG {vintage}).",
+        "(COG {vintage}). Vérifiez le numéro (sur annuaire-entreprises.data.gouv.fr) ou le type de porteur.",
+        "SIREN “{value}” matches no {kind} in the official geography (COG {vintage}). Check the number "
+        "(on annuaire-entreprises.data.gouv.fr) or the bearer type.",
     ),
     "siren-kind-mismatch": (
-        "Le SIREN « {value} » est celui de {name}, une {actual} : le type de porteur indiqué est « {declared} ».",
-        "SIREN “{value}” belongs to {name}, a {actual}: the bearer type given is “{declared}”.",
+        "Le SIREN « {value} » est celui de {name}, une {actual}, mais le type de porteur indiqué est "
+        "« {declared} » : corrigez l'un ou l'autre.",
+        "SIREN “{value}” belongs to {name}, a {actual}, but the bearer type given is “{declared}”: "
+        "correct one or the other.",
     ),
     "commune-unknown": (
-        "Le code commune « {value} » (« {field} ») n'existe pas dans le Code officiel géographique {vintage}.",
-        "Commune code “{value}” (“{field}”) does not exist in the official geography (COG {vintage}).",
+        "Le code commune « {value} » (« {field} ») n'existe pas dans le Code officiel géographique {vintage}. "
+        "C'est le code INSEE à 5 caractères qu'il faut, pas le code postal.",
+        "Commune code “{value}” (“{field}”) does not exist in the official geography (COG {vintage}). "
+        "It must be the 5-character INSEE code, not the postcode.",
     ),
     "commune-merged": (
         "Le code « {value} » (« {field} ») désigne une ancienne commune ({former}), devenue {name} "
@@ -70,30 +76,35 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Use code {current}.",
     ),
     "rule-date-order": (
-        "« {field} » ({value}) est antérieure à « {other} » ({other_value}).",
-        "“{field}” ({value}) is before “{other}” ({other_value}).",
+        "« {field} » ({value}) est antérieure à « {other} » ({other_value}) : l'une des deux dates est "
+        "sans doute erronée.",
+        "“{field}” ({value}) is before “{other}” ({other_value}): one of the two dates is probably wrong.",
     ),
     "rule-required-if": (
         "« {field} » est obligatoire quand {condition}.",
         "“{field}” is required when {condition}.",
     ),
     "duplicate-key": (
-        "La clé {key} apparaît plusieurs fois (déjà à la ligne {first_row}).",
-        "Key {key} appears more than once (first at row {first_row}).",
+        "L'identifiant {key} est déjà utilisé à la ligne {first_row} : chaque ligne doit avoir le sien.",
+        "Identifier {key} is already used on row {first_row}: each row needs its own.",
     ),
     "foreign-key": (
-        "L'expérience « {value} » citée ici n'est décrite ni dans ce dépôt ni dans le registre.",
-        "Experience “{value}” referred to here is described neither in this submission nor in the registry.",
+        "L'expérience « {value} » citée ici n'est décrite ni dans ce dépôt ni dans le registre : vérifiez "
+        "l'identifiant, ou joignez la ligne de cette expérience (table experiences).",
+        "Experience “{value}” referred to here is described neither in this submission nor in the registry: "
+        "check the identifier, or include that experience's row (table experiences).",
     ),
     # Rows and columns
     "blank-row": ("La ligne est vide.", "The row is empty."),
     "extra-cell": (
-        "La ligne a {count} cellule(s) de plus que l'en-tête : un séparateur en trop dans une valeur ?",
-        "The row has {count} more cell(s) than the header: a stray separator inside a value?",
+        "La ligne a {count} cellule(s) de plus que la ligne des noms de colonnes : une valeur contient "
+        "sans doute le séparateur sans être entre guillemets.",
+        "The row has {count} more cell(s) than the line of column names: a value probably holds the "
+        "separator without being in quotes.",
     ),
     "missing-cell": (
-        "La ligne a {count} cellule(s) de moins que l'en-tête.",
-        "The row has {count} fewer cell(s) than the header.",
+        "La ligne a {count} cellule(s) de moins que la ligne des noms de colonnes : une ligne coupée en deux ?",
+        "The row has {count} fewer cell(s) than the line of column names: a row cut in two?",
     ),
     "missing-column": (
         "La colonne obligatoire « {name} » ({field}) est absente.",
@@ -113,8 +124,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     # Files
     "encoding-error": (
-        "Le fichier n'est lisible dans aucun encodage connu (UTF-8, Windows-1252). {detail}",
-        "The file cannot be read in any known encoding (UTF-8, Windows-1252). {detail}",
+        "Le fichier n'est lisible dans aucun encodage connu (UTF-8, Windows-1252) : {detail}. "
+        "Enregistrez-le depuis votre tableur au format « CSV UTF-8 ».",
+        "The file cannot be read in any known encoding (UTF-8, Windows-1252): {detail}. "
+        "Save it from your spreadsheet as “CSV UTF-8”.",
     ),
     "invalid-utf8": (
         "Le fichier est en UTF-8 mais {count} octet(s) n'y sont pas valides, sans doute collés depuis un autre "
@@ -140,12 +153,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The file is {size}, over the {limit} limit.",
     ),
     "cell-too-large": (
-        "Une cellule dépasse {limit} caractères : le fichier est peut-être mal délimité.",
-        "A cell is over {limit} characters: the file may be badly delimited.",
+        "Une cellule dépasse {limit} caractères : un guillemet ouvert n'est sans doute jamais refermé.",
+        "A cell is over {limit} characters: a quote was probably opened and never closed.",
     ),
     "too-many-rows": (
-        "Le fichier a plus de {limit} lignes, la limite autorisée.",
-        "The file has more than {limit} rows, the allowed limit.",
+        "Le fichier a plus de {limit} lignes, la limite autorisée : envoyez-le en plusieurs fichiers.",
+        "The file has more than {limit} rows, the allowed limit: send it as several files.",
     ),
     "unsupported-format": (
         "Format non pris en charge : {detail}. Formats acceptés : CSV, XLSX, JSON, dossier ou datapackage.json.",

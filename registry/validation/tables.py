@@ -42,6 +42,9 @@ def issue(code: str, table: TableSpec, raw: RawTable, row: int | None, spec: Fie
           severity: str = "error") -> Issue:
     params = dict(params or {})
     if spec is not None:
+        if spec.type == "number":  # what this file allows as a decimal separator
+            params["delimiter"] = raw.delimiter if raw.text is not None or raw.data is not None else ""
+            params["decimal_comma"] = "1" if raw.decimal_comma else ""
         params.setdefault("field", spec.title)
         params.setdefault("field_en", spec.title_en or spec.title)
         params["expected"] = expected(spec, code, value or "", params, en=False)
