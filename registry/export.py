@@ -38,9 +38,13 @@ def write_csv(path: Path, table: TableSpec, rows: Iterable[dict[str, str]]) -> i
     count = 0
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
+        # csv quotes a cell holding the line terminator (LF), not one holding a bare CR: such a row is quoted
+        # whole, or readers would end the record at the CR
+        quoted = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(table.field_names)
         for row in rows:
-            writer.writerow(_cells(table, row))
+            cells = _cells(table, row)
+            (quoted if any("\r" in c for c in cells) else writer).writerow(cells)
             count += 1
     return count
 

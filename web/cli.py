@@ -10,7 +10,8 @@ import sys
 
 import click
 from click.core import ParameterSource
-from werkzeug.serving import WSGIRequestHandler
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from registry.actions import experiences
 from registry.actions import index as search_index
@@ -29,24 +30,31 @@ class QuietHandler(WSGIRequestHandler):
         return "registre"
 
 
-def _port_free(host: str, port: int) -> bool:
+def _listen(host: str, port: int) -> socket.socket | None:
+    """A listening socket on (host, port), or None when the port is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                return False
-            raise click.ClickException(tr(f"Adresse {host} inutilisable : {exc.strerror}.",
-                                          f"Cannot use address {host}: {exc.strerror}.")) from None
-    return True
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            return None
+        raise click.ClickException(tr(f"Adresse {host} inutilisable : {exc.strerror}.",
+                                      f"Cannot use address {host}: {exc.strerror}.")) from None
+    return sock
 
 
-def pick_port(host: str, port: int, explicit: bool) -> int:
-    """The port asked for; when it was the default and is taken, the next free one."""
+def bind(app: Flask, host: str, port: int, explicit: bool) -> BaseWSGIServer:
+    """A server on the port asked for; when it was the default and is taken, on the next free one."""
     for candidate in range(port, min(port + (1 if explicit else PORT_TRIES), 65536)):
-        if _port_free(host, candidate):
-            return candidate
+        sock = _listen(host, candidate)
+        if sock is not None:
+            with sock:  # werkzeug serves on a duplicate of this socket
+                return make_server(host, candidate, app, threaded=True, request_handler=QuietHandler,
+                                   fd=sock.fileno())
     raise click.ClickException(tr(
         f"Le port {port} est déjà utilisé sur {host}. Choisissez-en un autre avec --port, par exemple "
         f"« --port {port + 1} ».",
@@ -56,16 +64,22 @@ def pick_port(host: str, port: int, explicit: bool) -> int:
 def _serve(home: str | None, host: str, port: int, explicit: bool) -> None:
     reg = registry(home)
     reg.migrate()
-    app = create_app(reg, dev=True)
-    chosen = pick_port(host, port, explicit)
-    if chosen != port:
-        click.echo(tr(f"Le port {port} est occupé : le registre prend le port {chosen}.",
-                      f"Port {port} is taken: the registry uses port {chosen}."))
+    server = bind(create_app(reg, dev=True), host, port, explicit)
+    if server.port != port:
+        click.echo(tr(f"Le port {port} est occupé : le registre prend le port {server.port}.",
+                      f"Port {port} is taken: the registry uses port {server.port}."))
     shown = f"[{host}]" if ":" in host else host
-    click.echo(tr(f"Registre en ligne : http://{shown}:{chosen}/  (Ctrl+C pour arrêter)",
-                  f"Registry online: http://{shown}:{chosen}/  (Ctrl+C to stop)"), nl=True)
+    click.echo(tr(f"Registre en ligne : http://{shown}:{server.port}/  (Ctrl+C pour arrêter ; serveur de "
+                  "développement, en production utilisez un serveur WSGI)",
+                  f"Registry online: http://{shown}:{server.port}/  (Ctrl+C to stop; development server, use "
+                  "a WSGI server in production)"))
     sys.stdout.flush()
-    app.run(host=host, port=chosen, debug=False, load_dotenv=False, request_handler=QuietHandler)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo(tr("Arrêté.", "Stopped."))
+    finally:
+        server.server_close()
 
 
 def _explicit(ctx: click.Context) -> bool:
