@@ -142,3 +142,6 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+from registry import harvest_db  # noqa: E402,F401
