@@ -15,7 +15,7 @@ from flask import Flask, Response, g, request
 from registry.config import load_settings
 from registry.standard import MAIN_RESOURCE, get_standard
 from registry.store import Registry
-from web import api, errors, pages
+from web import api, errors, opendata, pages
 from web.i18n import LANGS
 
 SECURITY_HEADERS = {
@@ -38,6 +38,7 @@ def create_app(registry: Registry | None = None, *, dev: bool = False, **setting
     app.config["SECRET_KEY"] = reg.settings.secret_key or _dev_key(reg.settings.home, dev)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    opendata.register(app)  # CKAN API, DCAT, REST v1, downloads (web/opendata)
     errors.register(app)
     app.before_request(_lang)
     app.after_request(_headers)

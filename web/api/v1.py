@@ -1,0 +1,284 @@
+"""REST API v1 (read) for programs, and its OpenAPI 3 document at /api/openapi.json.
+
+Search (free text and the site's filters, with facets), an experience (current state or a revision), its
+revisions, the diff between two, organisations. Every error is JSON with a stable `code` and messages in
+French and English, for every /api/v1/ URL including unknown ones. Write endpoints (tokens per
+organisation) come with the accounts work.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from registry.actions import catalog, experiences
+from registry.actions.catalog import CatalogError
+from registry.actions.experiences import InvalidRequest
+from registry.queries import NotFound
+from registry.serialize import change_json, experience_json, revision_json
+from registry.serialize.ckan import clean
+from web.context import caller, registry
+
+bp = Blueprint("api_v1", __name__)
+MAX_LIMIT = 100
+ID = re.compile(r"^[0-9]{9}-[0-9]{4}-[0-9]{3}$")  # the standard's pattern for id_experience
+SIREN = re.compile(r"^[0-9]{9}$")
+ERRORS = {
+    "bad_request": ("Requête invalide.", "Bad request."),
+    "not_found": ("Ressource introuvable.", "Not found."),
+    "method_not_allowed": ("Méthode non autorisée.", "Method not allowed."),
+    "internal": ("Erreur interne du registre.", "Internal error."),
+}
+
+
+class V1Error(Exception):
+    def __init__(self, status: int, code: str, detail: str | None = None) -> None:
+        super().__init__(code)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def error_response(status: int, code: str, detail: str | None = None) -> Response:
+    fr, en = ERRORS.get(code, ERRORS["internal"])
+    body = {"error": {"code": code, "status": status, "message": fr, "message_en": en, "detail": detail}}
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
+
+
+@bp.errorhandler(V1Error)
+def _v1_error(exc: V1Error) -> Response:
+    return error_response(exc.status, exc.code, exc.detail)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "internal")
+    return error_response(exc.code or 500, code)
+
+
+@bp.errorhandler(CatalogError)
+@bp.errorhandler(InvalidRequest)
+def _invalid(exc: Exception) -> Response:
+    return error_response(400, "bad_request", str(exc))
+
+
+@bp.errorhandler(NotFound)
+def _not_found(_: Exception) -> Response:
+    return error_response(404, "not_found")
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12 or not low <= int(raw) <= high:
+        raise V1Error(400, "bad_request", f"« {name} » doit être un entier entre {low} et {high} / "
+                                          f"{name} must be an integer from {low} to {high}.")
+    return int(raw)
+
+
+def _exp_id(exp_id: str) -> str:
+    if not ID.match(exp_id):
+        raise V1Error(404, "not_found")
+    return exp_id
+
+
+@bp.get("/api/v1/search")
+def search() -> dict[str, Any]:
+    text = clean(request.args.get("q", ""))[:500]
+    filters = {k: clean(request.args[k])[:200] for k in catalog.filter_fields() if request.args.get(k)}
+    limit = _int("limit", 25, 1, MAX_LIMIT)
+    page = _int("page", 1, 1, 10_000)
+    total, views, facets = catalog.search(registry(), caller(), text, filters, limit, (page - 1) * limit)
+    return {"q": text, "filters": filters, "page": page, "limit": limit, "count": total,
+            "results": [experience_json(v) for v in views], "facets": facets}
+
+
+@bp.get("/api/v1/experiences/<exp_id>")
+def experience(exp_id: str) -> dict[str, Any]:
+    return experience_json(experiences.get(registry(), caller(), _exp_id(exp_id)))
+
+
+@bp.get("/api/v1/experiences/<exp_id>/revisions")
+def revisions(exp_id: str) -> list[dict[str, Any]]:
+    return [revision_json(r) for r in experiences.history(registry(), caller(), _exp_id(exp_id))]
+
+
+@bp.get("/api/v1/experiences/<exp_id>/revisions/<int:number>")
+def revision(exp_id: str, number: int) -> dict[str, Any]:
+    info, record = catalog.revision(registry(), caller(), _exp_id(exp_id), number)
+    return {"revision": revision_json(info), "record": record}
+
+
+@bp.get("/api/v1/experiences/<exp_id>/diff")
+def diff(exp_id: str) -> dict[str, Any]:
+    old, new = _int("from", 1, 1, 10**9), _int("to", 1, 1, 10**9)
+    changes = experiences.diff(registry(), caller(), _exp_id(exp_id), old, new)
+    return {"id": exp_id, "from": old, "to": new, "changes": [change_json(c) for c in changes]}
+
+
+def _organisation(o: catalog.OrganisationInfo) -> dict[str, Any]:
+    return {"siren": o.siren, "nom": clean(o.nom), "type_porteur": o.type_porteur,
+            "experiences": o.package_count, "created_at": o.created_at.isoformat()}
+
+
+@bp.get("/api/v1/organisations")
+def organisations() -> dict[str, Any]:
+    orgs = catalog.organization_list(registry(), caller())
+    return {"count": len(orgs), "results": [_organisation(o) for o in orgs]}
+
+
+@bp.get("/api/v1/organisations/<siren>")
+def organisation(siren: str) -> dict[str, Any]:
+    if not SIREN.match(siren):
+        raise V1Error(404, "not_found")
+    try:
+        return _organisation(catalog.organization_show(registry(), caller(), siren))
+    except CatalogError as exc:
+        raise V1Error(404, "not_found") from exc
+
+
+@bp.route("/api/v1/", defaults={"rest": ""})
+@bp.route("/api/v1/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown(rest: str) -> Response:
+    return error_response(404, "not_found")
+
+
+@bp.get("/api/openapi.json")
+def openapi() -> dict[str, Any]:
+    return document(request.url_root.rstrip("/"))
+
+
+# ---------------------------------------------------------------- the OpenAPI 3 document
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Paramètre invalide / invalid parameter", 404: "Introuvable / not found"}
+    return {str(c): _json(_ref("Error"), text[c]) for c in codes}
+
+
+def _path_id() -> dict[str, Any]:
+    return {"name": "exp_id", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": ID.pattern, "example": "213105554-2020-001"}}
+
+
+def _int_param(name: str, low: int, high: int, default: int, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "integer", "minimum": low, "maximum": high, "default": default}}
+
+
+def document(server: str) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of this API; the filter parameters and their codes come from the standard."""
+    from registry.standard import get_standard
+
+    std = get_standard()
+    filters = []
+    for name in catalog.filter_fields():
+        spec = std.main.by_name.get(name)
+        schema: dict[str, Any] = {"type": "string"}
+        if spec is not None and spec.codes:
+            schema["enum"] = list(spec.codes)
+        elif name == "siren_porteur":
+            schema["pattern"] = SIREN.pattern
+        filters.append({"name": name, "in": "query", "required": False, "schema": schema,
+                        "description": spec.title if spec else "SIREN du porteur"})
+    obj = {"type": "object"}
+    nullable_str = {"type": "string", "nullable": True}
+    schemas = {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "status", "message", "message_en"],
+            "properties": {"code": {"type": "string", "enum": sorted(ERRORS)}, "status": {"type": "integer"},
+                           "message": {"type": "string"}, "message_en": {"type": "string"},
+                           "detail": nullable_str}}}},
+        "Experience": {"type": "object", "required": ["id", "status", "revision", "record", "created_at",
+                                                      "updated_at", "derived"],
+                       "properties": {"id": {"type": "string"}, "status": {"type": "string",
+                                                                            "enum": ["published", "withdrawn"]},
+                                      "withdrawn_reason": nullable_str, "revision": {"type": "integer"},
+                                      "created_at": {"type": "string", "format": "date-time"},
+                                      "updated_at": {"type": "string", "format": "date-time"},
+                                      "record": obj, "territory": {"type": "object", "nullable": True},
+                                      "derived": obj}},
+        "Revision": {"type": "object", "required": ["number", "action", "channel", "created_at", "content_hash"],
+                     "properties": {"number": {"type": "integer"}, "action": {"type": "string"},
+                                    "channel": {"type": "string"}, "actor": nullable_str, "source_url": nullable_str,
+                                    "source_name": nullable_str, "comment": nullable_str,
+                                    "created_at": {"type": "string", "format": "date-time"},
+                                    "content_hash": {"type": "string"}, "standard_version": {"type": "string"}}},
+        "Change": {"type": "object", "required": ["table", "key", "field", "before", "after"],
+                   "properties": {"table": {"type": "string"}, "key": {"type": "string"},
+                                  "field": nullable_str, "before": nullable_str, "after": nullable_str}},
+        "Organisation": {"type": "object", "required": ["siren", "nom", "type_porteur", "experiences"],
+                         "properties": {"siren": {"type": "string"}, "nom": {"type": "string"},
+                                        "type_porteur": {"type": "string"}, "experiences": {"type": "integer"},
+                                        "created_at": {"type": "string", "format": "date-time"}}},
+    }
+    search_schema = {"type": "object", "required": ["q", "filters", "page", "limit", "count", "results", "facets"],
+                     "properties": {"q": {"type": "string"}, "filters": {"type": "object",
+                                                                          "additionalProperties": {"type": "string"}},
+                                    "page": {"type": "integer"}, "limit": {"type": "integer"},
+                                    "count": {"type": "integer"}, "results": {"type": "array", "items":
+                                                                              _ref("Experience")},
+                                    "facets": {"type": "object", "additionalProperties": {
+                                        "type": "object", "additionalProperties": {"type": "integer"}}}}}
+    paths = {
+        "/api/v1/search": {"get": {
+            "operationId": "search", "summary": "Recherche / search",
+            "parameters": [{"name": "q", "in": "query", "required": False, "schema": {"type": "string",
+                                                                                        "maxLength": 500}},
+                           _int_param("page", 1, 10_000, 1, "Page (1…)"),
+                           _int_param("limit", 1, MAX_LIMIT, 25, "Résultats par page / results per page"),
+                           *filters],
+            "responses": {"200": _json(search_schema, "Résultats / results"), **_errors(400)}}},
+        "/api/v1/experiences/{exp_id}": {"get": {
+            "operationId": "experience", "summary": "Une expérience, état actuel / current state",
+            "parameters": [_path_id()],
+            "responses": {"200": _json(_ref("Experience"), "L'expérience"), **_errors(404)}}},
+        "/api/v1/experiences/{exp_id}/revisions": {"get": {
+            "operationId": "revisions", "summary": "Ses révisions / its revisions", "parameters": [_path_id()],
+            "responses": {"200": _json({"type": "array", "items": _ref("Revision")}, "Révisions"),
+                          **_errors(404)}}},
+        "/api/v1/experiences/{exp_id}/revisions/{number}": {"get": {
+            "operationId": "revision", "summary": "Une révision / one revision",
+            "parameters": [_path_id(), {"name": "number", "in": "path", "required": True,
+                                        "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": _json({"type": "object", "required": ["revision", "record"],
+                                        "properties": {"revision": _ref("Revision"), "record": obj}}, "Révision"),
+                          **_errors(404)}}},
+        "/api/v1/experiences/{exp_id}/diff": {"get": {
+            "operationId": "diff", "summary": "Différences entre deux révisions / diff",
+            "parameters": [_path_id(), _int_param("from", 1, 10**9, 1, "Révision de départ"),
+                           _int_param("to", 1, 10**9, 1, "Révision d'arrivée")],
+            "responses": {"200": _json({"type": "object", "required": ["id", "from", "to", "changes"],
+                                        "properties": {"id": {"type": "string"}, "from": {"type": "integer"},
+                                                       "to": {"type": "integer"},
+                                                       "changes": {"type": "array", "items": _ref("Change")}}},
+                                       "Différences"), **_errors(400, 404)}}},
+        "/api/v1/organisations": {"get": {
+            "operationId": "organisations", "summary": "Organisations (territoires, par SIREN)",
+            "responses": {"200": _json({"type": "object", "required": ["count", "results"],
+                                        "properties": {"count": {"type": "integer"},
+                                                       "results": {"type": "array", "items": _ref("Organisation")}}},
+                                       "Organisations")}}},
+        "/api/v1/organisations/{siren}": {"get": {
+            "operationId": "organisation", "summary": "Une organisation",
+            "parameters": [{"name": "siren", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": SIREN.pattern}}],
+            "responses": {"200": _json(_ref("Organisation"), "Organisation"), **_errors(404)}}},
+    }
+    return {"openapi": "3.0.3",
+            "info": {"title": "Registre des territoires connectés — API REST", "version": "1.0.0",
+                     "description": "Lecture publique. Licence Ouverte 2.0.",
+                     "license": {"name": "Licence Ouverte 2.0",
+                                 "url": "https://www.etalab.gouv.fr/licence-ouverte-open-licence"}},
+            "servers": [{"url": server}], "paths": paths, "components": {"schemas": schemas}}
