@@ -20,6 +20,7 @@ class Permission(StrEnum):
     PUBLISH = "publish"
     WITHDRAW = "withdraw"
     REINDEX = "reindex"
+    HARVEST = "harvest"  # manage harvest sources and run them: the operator only
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ _MESSAGES = {
     Permission.PUBLISH: "Vous ne pouvez pas publier pour cette organisation (SIREN {siren}).",
     Permission.WITHDRAW: "Vous ne pouvez pas retirer une expérience de cette organisation (SIREN {siren}).",
     Permission.REINDEX: "Seul l'exploitant du registre peut reconstruire l'index.",
+    Permission.HARVEST: "Seul l'exploitant du registre peut gérer et lancer les moissonnages.",
 }
 
 
@@ -55,7 +57,7 @@ def allowed(caller: Caller, permission: Permission, siren: str | None = None) ->
     if permission is Permission.READ or Role.ADMIN in caller.roles:
         return True
     if permission in (Permission.PUBLISH, Permission.WITHDRAW) and siren is not None:
-        writers = {Role.PUBLISHER, Role.HARVESTER} if permission is Permission.PUBLISH else {Role.PUBLISHER}
+        writers = {Role.PUBLISHER, Role.HARVESTER}  # a harvester withdraws what its source no longer publishes
         return bool(writers & caller.roles) and siren in caller.organisations
     return False
 

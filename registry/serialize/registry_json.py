@@ -8,6 +8,7 @@ from typing import Any
 from registry.queries import ExperienceView, Page, RevisionInfo, Summary
 from registry.records import Change
 from registry.search import Results
+from registry.serialize.labels import facet_label, facet_title
 
 
 def experience_json(view: ExperienceView) -> dict[str, Any]:
@@ -58,6 +59,16 @@ def change_json(change: Change) -> dict[str, Any]:
     return dataclasses.asdict(change)
 
 
-def search_json(text: str, filters: dict[str, str], page: int, results: Results) -> dict[str, Any]:
-    return {"q": text, "filters": filters, "page": page, "count": results.total,
-            "results": [dataclasses.asdict(h) for h in results.hits], "facets": results.facets}
+def search_json(results: Results, lang: str = "fr") -> dict[str, Any]:
+    """The search as programs read it: the request, the hits, exact total, every facet with its labels."""
+    req = results.request
+    return {
+        "q": req.text, "filters": {k: list(v) for k, v in req.filters.items()}, "sort": req.sort,
+        "offset": req.offset, "limit": req.limit, "count": results.total, "suggestion": results.suggestion,
+        "results": [{**dataclasses.asdict(h), "facets": {k: list(v) for k, v in h.facets.items()}}
+                    for h in results.hits],
+        "facets": {name: {"label": facet_title(name, lang),
+                          "values": [{"value": code, "label": facet_label(name, code, lang), "count": n}
+                                     for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]}
+                   for name, counts in results.facets.items()},
+    }
