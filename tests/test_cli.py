@@ -82,7 +82,8 @@ def test_import_history_diff_withdraw_export(tmp_path: Path) -> None:
     found = run(home, "search", "éclairages").stdout
     assert found.startswith("1 résultat(s)\nID") and "213502388-2024-001" in found
     assert run(home, "search", "--filter", "statut=abandonne").stdout.startswith("1 résultat(s)")
-    assert "3 expérience(s)" in run(home, "index", "--rebuild").stdout
+    assert "3 expérience(s)" in run(home, "index", "rebuild").stdout
+    assert run(home, "index", "check").stdout.strip() == "L'index et la base concordent."
     unknown = run(home, "show", "000000000-0000-000", ok=False)
     assert unknown.returncode != 0 and "inconnue" in unknown.stderr
 

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from registry.config import load_settings
+from registry.serialize.labels import facet_label, facet_title
 from registry.standard import MAIN_RESOURCE, get_standard
 from registry.store import Registry
 from web import api, errors, opendata, pages
@@ -42,8 +43,8 @@ def create_app(registry: Registry | None = None, *, dev: bool = False, **setting
     errors.register(app)
     app.before_request(_lang)
     app.after_request(_headers)
-    app.jinja_env.filters["dict_with"] = lambda d, k, v: {**d, k: v}
-    app.jinja_env.filters["dict_without"] = lambda d, k: {x: y for x, y in d.items() if x != k}
+    app.jinja_env.filters["with_value"] = _with_value
+    app.jinja_env.filters["without_value"] = _without_value
     app.context_processor(_template_helpers)
     return app
 
@@ -75,6 +76,21 @@ def _headers(resp: Response) -> Response:
     return resp
 
 
+def _with_value(filters: dict[str, tuple[str, ...]], name: str, value: str) -> dict[str, list[str]]:
+    """The URL parameters of a search with one more value for a facet (OR within a facet)."""
+    return {**{k: list(v) for k, v in filters.items()}, name: [*filters.get(name, ()), value]}
+
+
+def _without_value(filters: dict[str, tuple[str, ...]], name: str, value: str) -> dict[str, list[str]]:
+    out = {k: list(v) for k, v in filters.items()}
+    out[name] = [v for v in out.get(name, []) if v != value]
+    return {k: v for k, v in out.items() if v}
+
+
+SORT_LABELS = {"pertinence": ("pertinence", "relevance"), "date_maj": ("dernière mise à jour", "last update"),
+               "date_debut": ("date de début", "start date"), "cout": ("coût", "cost")}
+
+
 def _template_helpers() -> dict[str, Any]:
     std = get_standard()
 
@@ -87,4 +103,8 @@ def _template_helpers() -> dict[str, Any]:
     def title(table: str, field: str) -> str:
         return std.table(table).by_name[field].heading(g.lang)
 
-    return {"std": std, "label": label, "title": title, "lang": g.get("lang", "fr"), "MAIN": MAIN_RESOURCE}
+    lang = g.get("lang", "fr")
+    return {"std": std, "label": label, "title": title, "lang": lang, "MAIN": MAIN_RESOURCE,
+            "facet_title": lambda name: facet_title(name, lang),
+            "facet_label": lambda name, code: facet_label(name, code, lang),
+            "sort_label": lambda s: SORT_LABELS[s][lang == "en"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from registry.actions import Caller
+from registry.actions.index import SearchRequest
 from registry.store import Registry
 
 
@@ -36,9 +37,16 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
-def search_args(facets: list[str]) -> tuple[str, dict[str, str], int]:
+def search_request(page_size: int = PAGE_SIZE) -> tuple[SearchRequest, int]:
+    """The search of this request's URL (the whole state is in it): q, one or more values per facet, sort,
+    page. Unknown parameters are ignored; impossible values are a 400 with a French message."""
     from flask import request
 
-    text = request.args.get("q", "")[:500]
-    filters = {k: request.args[k][:200] for k in facets if request.args.get(k)}
-    return text, filters, int_arg("page", 1, 1, MAX_PAGE_NUMBER)
+    from registry.actions import index as search_index
+
+    page = int_arg("page", 1, 1, MAX_PAGE_NUMBER)
+    filters = {name: tuple(v[:200] for v in request.args.getlist(name) if v)
+               for name in search_index.facet_fields() if request.args.get(name)}
+    sort = request.args.get("sort") or ("pertinence" if request.args.get("q", "").strip() else "date_maj")
+    req = search_index.request(request.args.get("q", "")[:1000], filters, sort, page_size, (page - 1) * page_size)
+    return req, page

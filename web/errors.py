@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from registry.actions import Forbidden
 from registry.actions.experiences import InvalidRequest
+from registry.actions.index import InvalidSearch
 from web.i18n import tr
 
 MESSAGES = {
@@ -36,7 +37,8 @@ def register(app: Flask) -> None:
         return _answer(exc.code or 500)
 
     @app.errorhandler(InvalidRequest)
-    def invalid(exc: InvalidRequest) -> tuple[object, int]:
+    @app.errorhandler(InvalidSearch)
+    def invalid(exc: ValueError) -> tuple[object, int]:
         return _answer(400, str(exc))
 
     @app.errorhandler(Forbidden)

@@ -1,7 +1,7 @@
-"""The search index: brought up to date after each write, rebuilt on the operator's request; read by searches.
+"""Search: reads for everyone; keeping the index up to date after writes, and rebuilding it for the operator.
 
-A page view or an API read never writes: the index follows the outbox after writes (here) and in
-`registry index` or a worker.
+A page view or an API read never writes: the index follows the outbox after each write made through the
+actions (here), in the background thread of `registry serve`, and in `registry index sync --follow`.
 """
 
 from __future__ import annotations
@@ -10,17 +10,27 @@ import logging
 
 from registry import search as backend
 from registry.actions.authz import Caller, Permission, check
+from registry.search import Results, SearchRequest
+from registry.search.fields import NONE, SORTS
+from registry.standard import get_standard
 from registry.store import Registry
 
 log = logging.getLogger(__name__)
+MAX_LIMIT = 1000
+__all__ = ["NONE", "SORTS", "InvalidSearch", "Results", "SearchRequest", "after_write", "facet_fields", "rebuild",
+           "request", "search", "similar", "sync", "verify"]
+
+
+class InvalidSearch(ValueError):
+    """A search asked with impossible parameters: the message says which, in French."""
 
 
 def after_write(registry: Registry) -> None:
     """Applies the outbox to the index; a failure here never undoes a committed write (the outbox keeps it)."""
     try:
-        backend.sync(registry)
-    except Exception:  # the next sync (or `registry index`) applies what is left
-        log.exception("search index not updated after a write; `registry index` will catch up")
+        backend.sync(registry, wait=30.0)
+    except Exception:  # the background syncer (or `registry index sync`) applies what is left
+        log.exception("search index not updated after a write; `registry index sync` will catch up")
 
 
 def sync(registry: Registry, caller: Caller) -> int:
@@ -33,13 +43,37 @@ def rebuild(registry: Registry, caller: Caller) -> int:
     return backend.rebuild(registry)
 
 
-def search(registry: Registry, caller: Caller, text: str, filters: dict[str, str], limit: int = 25,
-           offset: int = 0) -> backend.Results:
-    check(caller, Permission.READ)
-    return backend.search(registry, text[:500], filters, limit, offset)
+def verify(registry: Registry, caller: Caller) -> tuple[set[str], set[str], set[str]]:
+    check(caller, Permission.REINDEX)
+    return backend.check(registry)
 
 
 def facet_fields() -> list[str]:
-    from registry.standard import get_standard
+    return backend.facet_names(get_standard())
 
-    return backend.facet_fields(get_standard())
+
+def request(text: str = "", filters: dict[str, tuple[str, ...]] | None = None, sort: str = "pertinence",
+            limit: int = 20, offset: int = 0) -> SearchRequest:
+    """A checked search request: unknown facets, sorts or sizes are refused with a French message."""
+    names = facet_fields()
+    filters = {k: tuple(dict.fromkeys(v for v in values if v)) for k, values in (filters or {}).items()}
+    unknown = [k for k in filters if k not in names]
+    if unknown:
+        raise InvalidSearch(f"Filtre inconnu : {', '.join(unknown)}. Filtres possibles : {', '.join(names)}.")
+    if sort not in SORTS:
+        raise InvalidSearch(f"Tri inconnu : « {sort} ». Tris possibles : {', '.join(SORTS)}.")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidSearch(f"« limit » doit être un entier entre 1 et {MAX_LIMIT}.")
+    if offset < 0:
+        raise InvalidSearch("« offset » doit être un entier positif.")
+    return SearchRequest(text[:1000], {k: v for k, v in filters.items() if v}, sort, limit, offset)
+
+
+def search(registry: Registry, caller: Caller, req: SearchRequest) -> Results:
+    check(caller, Permission.READ)
+    return backend.search(registry, req)
+
+
+def similar(registry: Registry, caller: Caller, exp_id: str, limit: int = 5) -> list[str]:
+    check(caller, Permission.READ)
+    return backend.similar(registry, exp_id, limit)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
 
 from registry.actions import index as search_index
 from registry.cli.common import EXIT_INVALID, home_option, operator, registry, table
-from registry.cli.i18n import tr
+from registry.cli.i18n import lang, tr
+from registry.search.fields import SORTS
 
 
 @click.command()
@@ -20,49 +22,105 @@ def init(home: str | None) -> None:
     click.echo(tr(f"Base prête : {reg.settings.db_url}", f"Database ready: {reg.settings.db_url}"))
 
 
-@click.command()
+@click.group(subcommand_metavar="COMMANDE [ARGS]...")
+def index() -> None:
+    """L'index de recherche plein texte : le tenir à jour, le reconstruire, le vérifier."""
+
+
+@index.command("sync")
 @home_option
-@click.option("--rebuild", is_flag=True, help="Reconstruire l'index entier au lieu d'appliquer les changements.")
-def index(home: str | None, rebuild: bool) -> None:
-    """Met à jour l'index de recherche plein texte depuis la file des changements (outbox)."""
+@click.option("--follow", is_flag=True, help="Continuer à suivre les changements (Ctrl+C pour arrêter).")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Secondes entre deux vérifications, avec --follow.")
+def index_sync(home: str | None, follow: bool, interval: float) -> None:
+    """Applique à l'index les changements en attente (file « outbox »)."""
     reg = registry(home)
     reg.migrate()
-    if rebuild:
-        n = search_index.rebuild(reg, operator())
-        click.echo(tr(f"Index reconstruit : {n} expérience(s).", f"Index rebuilt: {n} experience(s)."))
-    else:
-        n = search_index.sync(reg, operator())
-        click.echo(tr(f"{n} changement(s) appliqué(s) à l'index.", f"{n} change(s) applied to the index."))
+    n = search_index.sync(reg, operator())
+    click.echo(tr(f"{n} changement(s) appliqué(s) à l'index.", f"{n} change(s) applied to the index."))
+    if follow:
+        from registry.search import Syncer
+
+        syncer = Syncer(reg, interval)
+        syncer.start()
+        click.echo(tr("Suivi des changements… (Ctrl+C pour arrêter)", "Following changes… (Ctrl+C to stop)"))
+        try:
+            while syncer.is_alive():
+                syncer.join(1.0)
+        except KeyboardInterrupt:
+            syncer.stop()
+
+
+@index.command("rebuild")
+@home_option
+def index_rebuild(home: str | None) -> None:
+    """Reconstruit l'index entier à côté de l'ancien, puis le remplace d'un coup."""
+    reg = registry(home)
+    reg.migrate()
+    n = search_index.rebuild(reg, operator())
+    click.echo(tr(f"Index reconstruit : {n} expérience(s).", f"Index rebuilt: {n} experience(s)."))
+
+
+@index.command("check")
+@home_option
+def index_check(home: str | None) -> None:
+    """Vérifie que l'index et la base disent la même chose (code de sortie 1 sinon)."""
+    reg = registry(home)
+    reg.migrate()
+    missing, extra, stale = search_index.verify(reg, operator())
+    for label_fr, label_en, ids in (("absente(s) de l'index", "missing from the index", missing),
+                                    ("dans l'index mais pas publiée(s)", "indexed but not published", extra),
+                                    ("indexée(s) dans une version ancienne", "indexed in an older version", stale)):
+        if ids:
+            shown = ", ".join(sorted(ids)[:20]) + (" …" if len(ids) > 20 else "")
+            click.echo(tr(f"{len(ids)} expérience(s) {label_fr} : {shown}", f"{len(ids)} experience(s) {label_en}: "
+                          f"{shown}"), err=True)
+    if missing or extra or stale:
+        click.echo(tr("Lancez « registry index rebuild ».", "Run 'registry index rebuild'."), err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(tr("L'index et la base concordent.", "The index and the database agree."))
 
 
 @click.command(name="search")
 @click.argument("text", default="", metavar="TEXTE")
 @click.option("--filter", "filters", multiple=True, metavar="CHAMP=CODE", help="Filtre sur une facette, ex. "
-              "--filter statut=abandonne (répétable).")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500),
+              "--filter statut=abandonne (répétable : ET entre champs, OU dans un champ).")
+@click.option("--sort", type=click.Choice(SORTS), default="pertinence", show_default=True, help="Ordre des résultats.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000),
               help="Nombre de résultats affichés.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Résultats en texte ou en JSON (résultats, total, facettes avec leurs libellés).")
 @home_option
-def search(text: str, filters: tuple[str, ...], limit: int, home: str | None) -> None:
-    """Recherche plein texte en français (racinisation, sans accents), avec filtres."""
+def search(text: str, filters: tuple[str, ...], sort: str, limit: int, fmt: str, home: str | None) -> None:
+    """Recherche plein texte en français : tous les mots, « expression exacte », -exclu, mot OU autre."""
+    from registry.actions.index import InvalidSearch
+    from registry.serialize import search_json
+
     reg = registry(home)
-    reg.migrate()
-    facets = search_index.facet_fields()
-    wanted: dict[str, str] = {}
+    wanted: dict[str, tuple[str, ...]] = {}
     for item in filters:
         name, sep, code = item.partition("=")
-        if not sep or name not in facets:
-            raise click.BadParameter(tr(f"« {item} » : écrivez CHAMP=CODE, avec CHAMP parmi {', '.join(facets)}.",
-                                        f"'{item}': write FIELD=CODE, FIELD among {', '.join(facets)}."),
+        if not sep:
+            raise click.BadParameter(tr(f"« {item} » : écrivez CHAMP=CODE.", f"'{item}': write FIELD=CODE."),
                                      param_hint="--filter")
-        wanted[name] = code
-    results = search_index.search(reg, operator(), text, wanted, limit)
+        wanted[name] = (*wanted.get(name, ()), code)
+    try:
+        req = search_index.request(text, wanted, sort, limit)
+    except InvalidSearch as exc:
+        raise click.BadParameter(str(exc), param_hint="--filter/--sort") from None
+    results = search_index.search(reg, operator(), req)
+    if fmt == "json":
+        click.echo(json.dumps(search_json(results, lang()), ensure_ascii=False, indent=2))
+        return
     click.echo(tr(f"{results.total} résultat(s)", f"{results.total} result(s)"))
+    if results.suggestion:
+        click.echo(tr(f"Vouliez-vous dire : {results.suggestion} ?", f"Did you mean: {results.suggestion}?"))
     if results.hits:
-        click.echo(table(["ID", tr("Intitulé", "Title"), tr("Porteur", "Bearer")],
-                         [[h.id, h.intitule, h.nom_porteur] for h in results.hits]))
+        click.echo(table(["ID", tr("Intitulé", "Title"), tr("Porteur", "Bearer"), tr("Mise à jour", "Updated")],
+                         [[h.id, h.intitule, h.nom_porteur, h.date_maj] for h in results.hits]))
 
 
-@click.group()
+@click.group(subcommand_metavar="COMMANDE [ARGS]...")
 def schema() -> None:
     """Le standard : régénérer ou vérifier les README et le datapackage.json."""
 

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort
+from flask import Blueprint, abort, g
 
 from registry.actions import experiences
 from registry.actions import index as search_index
 from registry.queries import NotFound
 from registry.serialize import experience_json, page_json, revision_json, search_json
-from web.context import PAGE_SIZE, caller, int_arg, registry, search_args
+from web.context import caller, int_arg, registry, search_request
 
 bp = Blueprint("api", __name__)
 
 
 @bp.get("/api/search")
 def search() -> dict[str, Any]:
-    facets = search_index.facet_fields()
-    text, filters, page = search_args(facets)
-    results = search_index.search(registry(), caller(), text, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    return search_json(text, filters, page, results)
+    req, page = search_request()
+    return {**search_json(search_index.search(registry(), caller(), req), g.get("lang", "fr")), "page": page}
 
 
 @bp.get("/api/experiences")

@@ -8,18 +8,17 @@ from registry.actions import experiences
 from registry.actions import index as search_index
 from registry.queries import NotFound
 from registry.serialize import experience_json
-from web.context import PAGE_SIZE, caller, registry, search_args
+from web.context import PAGE_SIZE, caller, registry, search_request
 
 bp = Blueprint("pages", __name__)
 
 
 @bp.get("/")
 def index() -> str:
-    facets = search_index.facet_fields()
-    text, filters, page = search_args(facets)
-    results = search_index.search(registry(), caller(), text, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    return render_template("index.html", q=text, filters=filters, results=results, page=page, size=PAGE_SIZE,
-                           facets=facets)
+    req, page = search_request()
+    results = search_index.search(registry(), caller(), req)
+    return render_template("index.html", q=req.text, filters=req.filters, results=results, page=page,
+                           size=PAGE_SIZE, facets=search_index.facet_fields(), sorts=search_index.SORTS, sort=req.sort)
 
 
 @bp.get("/experiences/<exp_id>")

@@ -1,0 +1,54 @@
+"""Full-text search in French: documents and facets read from the standard, one query language, a Whoosh
+backend on the instance folder, fed by the outbox (`outbox.sync`, a background `Syncer`), never by a page view.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from registry.search import outbox
+from registry.search.fields import NONE, SORTS, facet_names
+from registry.search.model import Hit, Results, SearchRequest
+from registry.search.outbox import BULK, Syncer, pending, rebuild, sync
+from registry.search.whoosh_index import IndexBusy, IndexFolder
+from registry.search.whoosh_search import WhooshSearch
+from registry.standard import get_standard
+from registry.store import Registry
+
+
+@cache
+def _backend(path: Path) -> WhooshSearch:
+    std = get_standard()
+    return WhooshSearch(IndexFolder(path, std), std)
+
+
+def backend(registry: Registry) -> WhooshSearch:
+    """The search backend of this registry (one per index folder and process, its searchers kept open)."""
+    return _backend(registry.settings.index_path.resolve())
+
+
+def search(registry: Registry, request: SearchRequest) -> Results:
+    return backend(registry).search(request)
+
+
+def similar(registry: Registry, exp_id: str, limit: int = 5) -> list[str]:
+    return backend(registry).similar(exp_id, limit)
+
+
+def check(registry: Registry) -> tuple[set[str], set[str], set[str]]:
+    """(missing from the index, in the index but not published, indexed with an older content)."""
+    from sqlalchemy import select
+
+    from registry.db import Experience, Status
+
+    with registry.session() as s:
+        published = dict(s.execute(select(Experience.id, Experience.content_hash)
+                                   .where(Experience.status == Status.PUBLISHED)).all())
+    indexed = backend(registry).indexed()
+    stale = {i for i, h in indexed.items() if i in published and published[i] != h}
+    return set(published) - set(indexed), set(indexed) - set(published), stale
+
+
+__all__ = ["BULK", "NONE", "SORTS", "Hit", "IndexBusy", "Results", "SearchRequest", "Syncer", "backend", "check",
+           "facet_names", "outbox", "pending", "rebuild", "search", "similar", "sync"]

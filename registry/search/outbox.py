@@ -1,0 +1,103 @@
+"""Applying the write path's outbox to the search index: by one writer at a time, never by a page view.
+
+`sync` reads the pending events in order, writes the current state of the experiences they name, commits
+the index, then marks the events processed: a crash in between only means the same update is made again.
+`Syncer` does it in a background thread (`registry serve`, `registry demo`, `registry index sync --follow`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import func, select, update
+
+from registry.db import OutboxEvent
+from registry.search import documents
+from registry.search.whoosh_index import IndexBusy, IndexFolder
+from registry.standard import get_standard
+from registry.store import Registry
+
+log = logging.getLogger(__name__)
+BATCH = 500
+BULK = 2000  # this many pending changes, and a fifth of the index or more: a rebuild is faster
+
+
+def pending(registry: Registry) -> list[tuple[int, str]]:
+    with registry.session() as s:
+        return list(s.execute(select(OutboxEvent.id, OutboxEvent.experience_id)
+                              .where(OutboxEvent.processed_at.is_(None)).order_by(OutboxEvent.id)))
+
+
+def _mark(registry: Registry, event_ids: list[int] | None, upto: int) -> None:
+    """Marks events processed, after the index commit."""
+    with registry.session() as s:
+        if event_ids is None:
+            s.execute(update(OutboxEvent).where(OutboxEvent.processed_at.is_(None), OutboxEvent.id <= upto)
+                      .values(processed_at=registry.clock()))
+            return
+        for start in range(0, len(event_ids), BATCH):
+            s.execute(update(OutboxEvent).where(OutboxEvent.id.in_(event_ids[start:start + BATCH]))
+                      .values(processed_at=registry.clock()))
+
+
+def folder(registry: Registry) -> IndexFolder:
+    return IndexFolder(registry.settings.index_path, get_standard())
+
+
+def sync(registry: Registry, wait: float = 60.0) -> int:
+    """Applies the pending events; returns how many. Without an index yet, builds it."""
+    index = folder(registry)
+    with index.locked(wait):
+        events = pending(registry)
+        if index.current() is None:
+            _rebuild_locked(registry, index)
+            return len(events)
+        if not events:
+            return 0
+        ids = list(dict.fromkeys(exp_id for _, exp_id in events))  # the latest state of each, once
+        if len(ids) >= BULK:
+            _rebuild_locked(registry, index, upto=events[-1][0])
+            return len(events)
+        index.apply(documents.load(registry, index.std, ids))
+        _mark(registry, [event_id for event_id, _ in events], events[-1][0])
+        return len(events)
+
+
+def _rebuild_locked(registry: Registry, index: IndexFolder, upto: int | None = None) -> int:
+    if upto is None:  # events up to here are covered by the state read next
+        with registry.session() as s:
+            upto = s.scalar(select(func.max(OutboxEvent.id))) or 0
+    count = index.rebuild(documents.load(registry, index.std))
+    _mark(registry, None, upto)
+    return count
+
+
+def rebuild(registry: Registry, wait: float = 60.0) -> int:
+    """The whole index again, built aside and swapped in; returns the number of documents."""
+    index = folder(registry)
+    with index.locked(wait):
+        return _rebuild_locked(registry, index)
+
+
+class Syncer(threading.Thread):
+    """Keeps the index within `interval` seconds of the database, until `stop()`."""
+
+    def __init__(self, registry: Registry, interval: float = 1.0) -> None:
+        super().__init__(name="registry-search-sync", daemon=True)
+        self.registry = registry
+        self.interval = interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                sync(self.registry, wait=self.interval)
+            except IndexBusy:
+                pass  # another process writes it: it will apply the events
+            except Exception:
+                log.exception("search index sync failed; retrying")
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()

@@ -1,0 +1,211 @@
+"""Searching the Whoosh index: one searcher per thread, kept open and reopened only when the index changed;
+facet counts by set intersections on posting lists cached per index version; snippets for shown hits only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from whoosh import highlight
+from whoosh.query import And, Not, Or, Phrase, Query, Term
+from whoosh.searching import Searcher
+
+from registry.search.fields import NO, YES, facet_names
+from registry.search.model import Hit, Results, SearchRequest
+from registry.search.query import Clause, ParsedQuery, parse
+from registry.search.whoosh_index import IndexFolder, analyzer
+from registry.standard import Standard
+
+TEXT_FIELDS = ("intitule", "nom_porteur", "texte")
+RECHECK = 0.5  # seconds between two checks that the index has not changed
+OVERDUE = "resultats_en_retard"
+SORT_FIELDS = {"date_maj": ("date_maj", True), "date_debut": ("date_debut", True), "cout": ("cout", True)}
+
+
+class MarkFormatter(highlight.Formatter):
+    """Snippets as safe HTML: the text escaped, the matched words in <mark>."""
+
+    between = " … "
+
+    def _text(self, text: str) -> str:
+        return html.escape(text, quote=False)
+
+    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
+        return f"<mark>{self._text(highlight.get_text(text, token, replace))}</mark>"
+
+
+@dataclass
+class _Cache:
+    """What does not change until the index does: posting sets of every facet value, sort columns."""
+
+    all: frozenset[int]
+    postings: dict[str, dict[str, frozenset[int]]]
+    due: list[tuple[str, frozenset[int]]]
+    unpublished: frozenset[int]
+
+
+class WhooshSearch:
+    def __init__(self, folder: IndexFolder, std: Standard) -> None:
+        self.folder = folder
+        self.std = std
+        self.facets = facet_names(std)
+        self.analyzer = analyzer()
+        self._local = threading.local()
+
+    # ---------------------------------------------------------------- searcher
+    def searcher(self) -> Searcher | None:
+        """This thread's searcher, refreshed when the index changed (checked at most every RECHECK s)."""
+        local = self._local
+        now = time.monotonic()
+        fresh = getattr(local, "writes", -1) == IndexFolder.writes
+        if getattr(local, "searcher", None) is not None and fresh and now - local.checked < RECHECK:
+            return local.searcher
+        current = self.folder.current()
+        if current is None:
+            return None
+        if getattr(local, "searcher", None) is None or local.generation != current:
+            if getattr(local, "searcher", None) is not None:
+                local.searcher.close()
+            ix = self.folder.open()
+            if ix is None:
+                return None
+            local.searcher, local.generation, local.cache = ix.searcher(), current, None
+        elif not local.searcher.up_to_date():
+            local.searcher, local.cache = local.searcher.refresh(), None
+        local.checked, local.writes = now, IndexFolder.writes
+        return local.searcher
+
+    def _cache(self, s: Searcher) -> _Cache:
+        if getattr(self._local, "cache", None) is not None:
+            return self._local.cache
+        reader = s.reader()
+        live = frozenset(reader.all_doc_ids())
+        postings = {name: {term.decode("utf-8"): frozenset(reader.postings(name, term).all_ids()) & live
+                           for term in reader.lexicon(name)} for name in self.facets if name != OVERDUE}
+        due = [(t.decode("utf-8"), frozenset(reader.postings("results_due", t).all_ids()) & live)
+               for t in reader.lexicon("results_due")]
+        unpublished = frozenset(reader.postings("results_published", b"non").all_ids()) & live \
+            if b"non" in set(reader.lexicon("results_published")) else frozenset()
+        self._local.cache = _Cache(live, postings, due, unpublished)
+        return self._local.cache
+
+    # ---------------------------------------------------------------- query
+    def _terms(self, clause: Clause) -> list[str]:
+        return [t.text for w in clause.words for t in self.analyzer(w)]
+
+    def _clause_query(self, clause: Clause) -> Query | None:
+        terms = self._terms(clause)
+        if not terms:
+            return None
+        per_field = [Term(f, terms[0]) if len(terms) == 1 else Phrase(f, terms) for f in TEXT_FIELDS]
+        return Or(per_field)
+
+    def to_query(self, parsed: ParsedQuery) -> Query | None:
+        groups = []
+        for group in parsed.must:
+            options = [q for q in (self._clause_query(c) for c in group) if q is not None]
+            if options:
+                groups.append(Or(options) if len(options) > 1 else options[0])
+        if not groups:
+            return None
+        excluded = [q for q in (self._clause_query(c) for c in parsed.exclude) if q is not None]
+        query: Query = And(groups) if len(groups) > 1 else groups[0]
+        return And([query, Not(Or(excluded))]) if excluded else query
+
+    # ---------------------------------------------------------------- facets
+    def _value_sets(self, cache: _Cache, name: str) -> dict[str, frozenset[int]]:
+        if name != OVERDUE:
+            return cache.postings.get(name, {})
+        today = dt.date.today().isoformat()
+        past = frozenset().union(*[docs for due, docs in cache.due if due < today])
+        late = past & cache.unpublished
+        return {YES: late, NO: cache.all - late}
+
+    def _counts(self, base: frozenset[int], values: dict[str, frozenset[int]]) -> dict[str, int]:
+        counts = {code: len(base & docs) for code, docs in values.items()}
+        return {code: n for code, n in counts.items() if n}
+
+    # ---------------------------------------------------------------- search
+    def search(self, req: SearchRequest) -> Results:
+        s = self.searcher()
+        if s is None:
+            return Results(0, [], {name: {} for name in self.facets}, None, req)
+        cache = self._cache(s)
+        parsed = parse(req.text)
+        query = None if parsed.empty else self.to_query(parsed)
+        if not parsed.empty and query is None:  # only stop words: nothing to look for
+            matched: frozenset[int] = frozenset()
+        else:
+            matched = cache.all if query is None else frozenset(s.search(query, limit=None, scored=False).docs())
+        chosen = {name: frozenset().union(*[self._value_sets(cache, name).get(v, frozenset()) for v in values])
+                  for name, values in req.filters.items() if name in self.facets and values}
+        final = matched.intersection(*chosen.values()) if chosen else matched
+        facets = {}
+        for name in self.facets:
+            others = [docs for other, docs in chosen.items() if other != name]
+            base = matched.intersection(*others) if others else matched
+            facets[name] = self._counts(base, self._value_sets(cache, name))
+        hits = self._hits(s, query, final, req)
+        suggestion = self._suggest(s, parsed) if len(final) < 3 and not parsed.empty else None
+        return Results(len(final), hits, facets, suggestion, req)
+
+    def _page(self, s: Searcher, query: Query | None, final: frozenset[int], req: SearchRequest) -> list[tuple[int,
+                                                                                                          float]]:
+        end = req.offset + req.limit
+        if req.sort == "pertinence" and query is not None:
+            found = s.search(query, limit=end, filter=set(final))
+            return [(hit.docnum, hit.score or 0.0) for hit in found][req.offset:end]
+        field, reverse = SORT_FIELDS.get(req.sort, ("date_maj", True))
+        column = s.reader().column_reader(field)
+        ordered = sorted(final, key=lambda d: (column[d], -d), reverse=reverse)
+        return [(d, 0.0) for d in ordered[req.offset:end]]
+
+    def _hits(self, s: Searcher, query: Query | None, final: frozenset[int], req: SearchRequest) -> list[Hit]:
+        page = self._page(s, query, final, req) if final else []
+        terms = {t for _, t in query.iter_all_terms() if isinstance(t, str)} if query is not None else set()
+        terms |= {t.decode() for _, t in query.iter_all_terms() if isinstance(t, bytes)} if query else set()
+        hits = []
+        for docnum, score in page:
+            stored = s.stored_fields(docnum)
+            snippet = ""
+            if req.snippets and terms:
+                snippet = highlight.highlight(stored.get("texte", ""), terms, self.analyzer,
+                                              highlight.ContextFragmenter(maxchars=180, surround=60),
+                                              MarkFormatter(), top=2)
+            facets = {n: tuple(stored.get(n, "").split()) for n in self.facets if n != OVERDUE}
+            hits.append(Hit(stored["id"], stored["intitule"], stored["nom_porteur"], stored.get("date_maj", ""),
+                            stored.get("date_debut", ""), facets, snippet, score))
+        return hits
+
+    def _suggest(self, s: Searcher, parsed: ParsedQuery) -> str | None:
+        """A spelling from the index's own words for the query's unknown words, if that finds more."""
+        corrector = s.corrector("texte")
+        text, changed = parsed.text, False
+        for word in dict.fromkeys(parsed.words()):
+            stems = self._terms(Clause((word,)))
+            if not stems or any(s.doc_frequency(f, stems[0]) for f in TEXT_FIELDS):
+                continue
+            options = corrector.suggest(word, limit=1, maxdist=2)
+            if options and options[0] != word:
+                text, changed = text.replace(word, options[0]), True
+        return text if changed else None
+
+    def similar(self, exp_id: str, limit: int = 5) -> list[str]:
+        s = self.searcher()
+        if s is None:
+            return []
+        docnum = s.document_number(id=exp_id)
+        if docnum is None:
+            return []
+        return [hit["id"] for hit in s.more_like(docnum, "texte", top=limit)]
+
+    def indexed(self) -> dict[str, str]:
+        """id -> content hash of every indexed document (for `registry index check`)."""
+        s = self.searcher()
+        if s is None:
+            return {}
+        return {f["id"]: f.get("content_hash", "") for f in s.all_stored_fields()}

@@ -1,0 +1,180 @@
+"""French search with known answers: a small corpus where each record holds ONE spelling of its words, so
+that each assertion fails when accent folding, stemming, elisions or the query language break."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from registry import search
+from registry.actions import Caller, experiences
+from registry.actions import index as search_index
+from registry.search.fields import NONE, text_fields
+from registry.standard import get_standard
+from registry.store import Registry
+from tests.helpers import csv_bytes, example
+
+OPERATOR = Caller.operator()
+# id suffix: (title, text); every other free-text field is emptied so only these words are indexed
+CORPUS = {
+    1: ("Éclairage public intelligent", "Abaissement de l'éclairage des rues la nuit dans les communes rurales."),
+    2: ("Mobilité douce", "Pistes cyclables et mobilité partagée en centre-ville."),
+    3: ("Capteurs de qualité de l'air", "Mesure de la qualité de l'air près des écoles ; capteurs déposés."),
+    4: ("Securite routiere", "Radars pedagogiques pour la securite des pietons et des enfants."),
+    5: ("Compteurs d'eau", "Télérelève des compteurs d'eau des abonnées, alerte de fuite."),
+    6: ("Stationnement connecté", "Un capteur de stationnement sur voirie ; projet abandonné : échec technique."),
+    7: ("Budget participatif", "Vote des habitants en ligne pour des projets de quartier."),
+}
+FACET_VALUES = {1: {"statut": "termine"}, 2: {"statut": "en_cours"}, 3: {"statut": "abandonne"},
+                6: {"statut": "abandonne"}}
+
+
+def exp_id(n: int) -> str:
+    return f"217500016-2023-{n:03d}"
+
+
+def row(n: int) -> dict[str, str]:
+    base = {**example("217500016-2023-001")}
+    for name in text_fields(get_standard().main):
+        if not get_standard().main.by_name[name].required:
+            base[name] = ""
+    title, text = CORPUS[n]
+    base |= {"id_experience": exp_id(n), "intitule": title, "resume": text, "objectifs": "Voir ci-dessus.",
+             "statut": "termine", "motif_arret": "", "suite_donnee": "", "date_fin": "",
+             "liens": "https://air.example.org/air-pur" if n == 7 else "",
+             "contact_courriel": "air@ville.example" if n == 7 else base["contact_courriel"]}
+    if FACET_VALUES.get(n, {}).get("statut") == "abandonne":
+        base |= {"statut": "abandonne", "motif_arret": example("216901231-2021-001")["motif_arret"] or "technique"}
+    elif n in FACET_VALUES:
+        base |= FACET_VALUES[n]
+    return base
+
+
+@pytest.fixture
+def corpus(registry: Registry) -> Iterator[Registry]:
+    result = experiences.publish_upload(registry, OPERATOR, csv_bytes([row(n) for n in CORPUS]), "corpus.csv")
+    assert result.accepted, result.report.to_text()
+    yield registry
+
+
+def found(reg: Registry, text: str, **filters: tuple[str, ...]) -> set[str]:
+    results = search_index.search(reg, OPERATOR, search_index.request(text, filters, limit=100))
+    return {h.id for h in results.hits}
+
+
+def ids(*numbers: int) -> set[str]:
+    return {exp_id(n) for n in numbers}
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("mobilite", {2}), ("mobilité", {2}), ("MOBILITÉS", {2}),  # accents, case, plural
+    ("sécurité", {4}), ("securite", {4}), ("piéton", {4}),  # the record is written without accents
+    ("capteur", {3, 6}), ("capteurs", {3, 6}),  # singular and plural meet
+    ("abonné", {5}), ("abonnés", {5}),  # the record says « abonnées »
+    ("connectée", {6}), ("connectés", {6}),
+    ("d'eau", {5}), ("eau", {5}), ("l'éclairage", {1}),  # elisions
+    ("air", {3}),  # never through an address (record 7 has air in its link and e-mail)
+    ("éclairage public", {1}), ("éclairage urbain", set()),  # every word must match
+    ('"qualité de l\'air"', {3}), ('"air qualité"', set()),  # exact phrase, in this order
+    ("capteurs -écoles", {6}), ("capteurs -\"qualité de l'air\"", {6}),  # exclusion
+    ("eau OR stationnement", {5, 6}), ("eau OU stationnement", {5, 6}), ("eau stationnement", set()),
+    ("rural", {1}), ("commune", {1}),
+])
+def test_french_queries_find_exactly_the_right_records(corpus: Registry, query: str, expected: set[int]) -> None:
+    assert found(corpus, query) == ids(*expected)
+
+
+@pytest.mark.parametrize("query", ["*e*", "e*", '"unbalanced', "OR", "-", "--", "title:capteur", "a AND",
+                                   "(((", "NOT", "capteur~2", "x" * 10_000, "é" * 3000, "\x00", "'; DROP TABLE",
+                                   "ou ou ou", "le la les", "<script>alert(1)</script>", "[TO *]"])
+def test_hostile_queries_are_plain_words(corpus: Registry, query: str) -> None:
+    results = search_index.search(corpus, OPERATOR, search_index.request(query))
+    assert results.total <= len(CORPUS)  # an answer, never an error
+
+
+def test_stop_words_alone_find_nothing_and_wildcards_are_not_expanded(corpus: Registry) -> None:
+    assert found(corpus, "le la les") == set()
+    assert found(corpus, "capt*") == set()  # not a prefix search: no costly expansion
+    assert found(corpus, "") == ids(*CORPUS)
+
+
+def test_facets_add_up_and_empty_values_have_their_bucket(corpus: Registry) -> None:
+    results = search_index.search(corpus, OPERATOR, search_index.request())
+    assert results.total == len(CORPUS)
+    for name, counts in results.facets.items():
+        spec = get_standard().main.by_name.get(name)
+        if spec is None or not spec.is_list:
+            assert sum(counts.values()) == len(CORPUS), name  # single-valued: a partition, empty included
+    assert results.facets["statut"] == {"termine": 4, "en_cours": 1, "abandonne": 2}
+    assert results.facets["suite_donnee"] == {NONE: 7}
+    assert found(corpus, "", suite_donnee=(NONE,)) == ids(*CORPUS)
+    assert results.facets["region"] == {"11": 7} and results.facets["departement"] == {"75": 7}
+    assert results.facets["annee_debut"] == {example("217500016-2023-001")["date_debut"][:4]: 7}
+
+
+def test_filters_combine_and_counts_equal_what_the_filter_returns(corpus: Registry) -> None:
+    assert found(corpus, "", statut=("abandonne",)) == ids(3, 6)
+    assert found(corpus, "", statut=("abandonne", "en_cours")) == ids(2, 3, 6)  # OR within a field
+    assert found(corpus, "capteur", statut=("abandonne", "en_cours")) == ids(3, 6)  # AND with the text
+    results = search_index.search(corpus, OPERATOR, search_index.request("", {"statut": ("abandonne",)}))
+    # the statut counts ignore the statut filter (each count is what choosing that value alone returns)
+    for code, n in results.facets["statut"].items():
+        assert len(found(corpus, "", statut=(code,))) == n
+    # other facets count within the filtered set
+    assert sum(results.facets["domaine"].values()) == 2
+
+
+def test_sorts_snippets_and_suggestions(corpus: Registry) -> None:
+    req = search_index.request("qualité air", limit=5)
+    results = search_index.search(corpus, OPERATOR, req)
+    [hit] = results.hits
+    assert "<mark>" in hit.snippet and "air" in hit.snippet
+    assert search_index.search(corpus, OPERATOR, search_index.request("capteurs deposs")).suggestion \
+        == "capteurs deposes"  # the index's own words, accents folded
+    by_cost = search_index.search(corpus, OPERATOR, search_index.request("", sort="cout", limit=100))
+    assert len(by_cost.hits) == len(CORPUS)
+    with pytest.raises(search_index.InvalidSearch, match="Tri inconnu"):
+        search_index.request("", sort="random")
+    with pytest.raises(search_index.InvalidSearch, match="Filtre inconnu"):
+        search_index.request("", {"nope": ("x",)})
+
+
+def test_snippets_escape_the_records_html(corpus: Registry) -> None:
+    hostile = {**row(7), "resume": "Capteurs <script>alert('x')</script> & <b>gras</b> dans la rue."}
+    assert experiences.publish_upload(corpus, OPERATOR, csv_bytes([hostile]), "x.csv").accepted
+    [hit] = [h for h in search_index.search(corpus, OPERATOR, search_index.request("gras")).hits]
+    assert "<script>" not in hit.snippet and "&lt;script&gt;" in hit.snippet and "<mark>gras</mark>" in hit.snippet
+
+
+def test_withdrawn_records_are_never_shown_and_updates_are_seen(corpus: Registry) -> None:
+    experiences.withdraw(corpus, OPERATOR, exp_id(6), "Fiche publiée deux fois par erreur.")
+    assert found(corpus, "stationnement") == set()
+    assert exp_id(6) not in found(corpus, "")
+    renamed = {**row(2), "resume": "Vélos en libre-service et trottinettes partagées."}
+    assert experiences.publish_upload(corpus, OPERATOR, csv_bytes([renamed]), "v2.csv").accepted
+    assert found(corpus, "trottinette") == ids(2) and found(corpus, "cyclables") == set()
+
+
+def test_similar_experiences(corpus: Registry) -> None:
+    similar = search_index.similar(corpus, OPERATOR, exp_id(3))
+    assert exp_id(3) not in similar and exp_id(6) in similar  # both about capteurs
+
+
+def test_analyzer_makes_french_word_forms_meet() -> None:
+    from registry.search.whoosh_index import analyzer
+
+    a = analyzer()
+    pairs = [("mobilité", "mobilite"), ("sécurité", "securites"), ("données", "donnee"), ("collectivités",
+             "collectivite"), ("capteur", "capteurs"), ("rural", "rurales"), ("abonné", "abonnées"),
+             ("connecté", "connectées"), ("numérique", "numeriques"), ("éclairage", "eclairages"),
+             ("piéton", "pietons"), ("énergie", "energies"), ("réseau", "réseaux"), ("échec", "echecs"),
+             ("école", "ecoles"), ("intelligent", "intelligentes"), ("déployée", "deployes")]
+    for one, other in pairs:
+        assert [t.text for t in a(one)] == [t.text for t in a(other)], (one, other)
+        assert [t.text for t in a(one)], one
+
+
+def test_the_index_is_in_step_after_each_write(corpus: Registry) -> None:
+    assert search.pending(corpus) == []
+    assert search.check(corpus) == (set(), set(), set())
