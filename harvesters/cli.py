@@ -153,8 +153,7 @@ def _counts(counts: dict[str, int]) -> str:
 @click.option("--full", is_flag=True, help="Tout revérifier (seul moyen de déduire les retraits).")
 @home_option
 def run(names: tuple[str, ...], full: bool, home: str | None) -> None:
-    """Moissonne maintenant les sources nommées (toutes les sources actives sinon) ; code de sortie 1 si une
-    source a échoué."""
+    """Moissonne maintenant les sources nommées (sinon toutes les actives) ; code de sortie 1 si une a échoué."""
     from harvesters.run import run_source
 
     reg = _reg(home)
