@@ -93,6 +93,8 @@ def _tokens(text: str) -> list[tuple[str, object]]:
             raise CatalogError("validation", f"Search query could not be parsed near « {text[pos:pos + 30]} » "
                                              "/ requête illisible.")
         pos = m.end()
+        if not m["key"] and m["val"] and m["val"].endswith(":") and not m["op"]:
+            raise CatalogError("validation", f"A field without a value: « {m['val'][:40]} » / champ sans valeur.")
         if m["op"]:
             out.append(("op", {"&&": "AND", "||": "OR"}.get(m["op"], m["op"])))
         else:
