@@ -166,12 +166,16 @@ def add_dataset(g: Graph, view: ExperienceView, base: str) -> URIRef:
         g.add((contact, VCARD.fn, _lit(main.get("nom_porteur"))))
         g.add((contact, VCARD.hasEmail, URIRef("mailto:" + clean(main["contact_courriel"]).strip())))
         g.add((ds, DCAT.contactPoint, contact))
-    for key, title, ext, mime in (("json", "Fiche complète (JSON)", "JSON", "application/json"),
-                                  ("csv", "Fiche au format du standard (CSV)", "CSV", "text/csv")):
+    for key, title, ext, mime, text in (
+            ("json", "Fiche complète (JSON)", "JSON", "application/json",
+             "L'expérience et ses tables filles, avec ce que le registre en dérive."),
+            ("csv", "Fiche au format du standard (CSV)", "CSV", "text/csv",
+             "La ligne de l'expérience dans la table « experiences » du standard.")):
         dist = URIRef(f"{u['dataset'].split('#')[0]}#{key}")
         fmt, media = _media(g, ext, mime)
         g.add((dist, RDF.type, DCAT.Distribution))
         g.add((dist, DCTERMS.title, _lit(title)))
+        g.add((dist, DCTERMS.description, _lit(text)))
         g.add((dist, DCAT.accessURL, URIRef(u[key])))
         g.add((dist, DCAT.downloadURL, URIRef(u[key])))
         g.add((dist, DCAT.mediaType, media))
