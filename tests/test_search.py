@@ -157,8 +157,8 @@ def test_withdrawn_records_are_never_shown_and_updates_are_seen(corpus: Registry
 
 
 def test_similar_experiences(corpus: Registry) -> None:
-    similar = search_index.similar(corpus, OPERATOR, exp_id(3))
-    assert exp_id(3) not in similar and exp_id(6) in similar  # both about capteurs
+    similar = dict(search_index.similar(corpus, OPERATOR, exp_id(3)))
+    assert exp_id(3) not in similar and similar[exp_id(6)] == CORPUS[6][0]  # both about capteurs
 
 
 def test_analyzer_makes_french_word_forms_meet() -> None:

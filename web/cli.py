@@ -17,6 +17,7 @@ from registry.actions import experiences
 from registry.actions import index as search_index
 from registry.cli.common import EXIT_INVALID, home_option, operator, registry
 from registry.cli.i18n import tr
+from registry.jobs import Background
 from registry.paths import DEMO_DIR
 from web.app import create_app
 
@@ -74,11 +75,14 @@ def _serve(home: str | None, host: str, port: int, explicit: bool) -> None:
                   f"Registry online: http://{shown}:{server.port}/  (Ctrl+C to stop; development server, use "
                   "a WSGI server in production)"))
     sys.stdout.flush()
+    background = Background(reg)  # the search index and the downloads follow the database
+    background.start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         click.echo(tr("Arrêté.", "Stopped."))
     finally:
+        background.stop()
         server.server_close()
 
 

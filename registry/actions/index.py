@@ -74,6 +74,6 @@ def search(registry: Registry, caller: Caller, req: SearchRequest) -> Results:
     return backend.search(registry, req)
 
 
-def similar(registry: Registry, caller: Caller, exp_id: str, limit: int = 5) -> list[str]:
+def similar(registry: Registry, caller: Caller, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
     check(caller, Permission.READ)
     return backend.similar(registry, exp_id, limit)

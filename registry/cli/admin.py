@@ -39,9 +39,9 @@ def index_sync(home: str | None, follow: bool, interval: float) -> None:
     n = search_index.sync(reg, operator())
     click.echo(tr(f"{n} changement(s) appliqué(s) à l'index.", f"{n} change(s) applied to the index."))
     if follow:
-        from registry.search import Syncer
+        from registry.jobs import Background
 
-        syncer = Syncer(reg, interval)
+        syncer = Background(reg, interval)
         syncer.start()
         click.echo(tr("Suivi des changements… (Ctrl+C pour arrêter)", "Following changes… (Ctrl+C to stop)"))
         try:

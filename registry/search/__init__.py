@@ -1,5 +1,5 @@
 """Full-text search in French: documents and facets read from the standard, one query language, a Whoosh
-backend on the instance folder, fed by the outbox (`outbox.sync`, a background `Syncer`), never by a page view.
+backend on the instance folder, fed by the outbox (`outbox.sync`, run by `registry.jobs`), never by a page view.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from registry.search import outbox
 from registry.search.fields import NONE, SORTS, facet_names
 from registry.search.model import Hit, Results, SearchRequest
-from registry.search.outbox import BULK, Syncer, pending, rebuild, sync
+from registry.search.outbox import BULK, pending, rebuild, sync
 from registry.search.whoosh_index import IndexBusy, IndexFolder
 from registry.search.whoosh_search import WhooshSearch
 from registry.standard import get_standard
@@ -32,7 +32,7 @@ def search(registry: Registry, request: SearchRequest) -> Results:
     return backend(registry).search(request)
 
 
-def similar(registry: Registry, exp_id: str, limit: int = 5) -> list[str]:
+def similar(registry: Registry, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
     return backend(registry).similar(exp_id, limit)
 
 
@@ -50,5 +50,5 @@ def check(registry: Registry) -> tuple[set[str], set[str], set[str]]:
     return set(published) - set(indexed), set(indexed) - set(published), stale
 
 
-__all__ = ["BULK", "NONE", "SORTS", "Hit", "IndexBusy", "Results", "SearchRequest", "Syncer", "backend", "check",
+__all__ = ["BULK", "NONE", "SORTS", "Hit", "IndexBusy", "Results", "SearchRequest", "backend", "check",
            "facet_names", "outbox", "pending", "rebuild", "search", "similar", "sync"]

@@ -2,23 +2,20 @@
 
 `sync` reads the pending events in order, writes the current state of the experiences they name, commits
 the index, then marks the events processed: a crash in between only means the same update is made again.
-`Syncer` does it in a background thread (`registry serve`, `registry demo`, `registry index sync --follow`).
+`registry.jobs.Background` does it in a background thread (`registry serve`, `registry demo`,
+`registry index sync --follow`).
 """
 
 from __future__ import annotations
-
-import logging
-import threading
 
 from sqlalchemy import func, select, update
 
 from registry.db import OutboxEvent
 from registry.search import documents
-from registry.search.whoosh_index import IndexBusy, IndexFolder
+from registry.search.whoosh_index import IndexFolder
 from registry.standard import get_standard
 from registry.store import Registry
 
-log = logging.getLogger(__name__)
 BATCH = 500
 BULK = 2000  # this many pending changes, and a fifth of the index or more: a rebuild is faster
 
@@ -78,26 +75,3 @@ def rebuild(registry: Registry, wait: float = 60.0) -> int:
     index = folder(registry)
     with index.locked(wait):
         return _rebuild_locked(registry, index)
-
-
-class Syncer(threading.Thread):
-    """Keeps the index within `interval` seconds of the database, until `stop()`."""
-
-    def __init__(self, registry: Registry, interval: float = 1.0) -> None:
-        super().__init__(name="registry-search-sync", daemon=True)
-        self.registry = registry
-        self.interval = interval
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            try:
-                sync(self.registry, wait=self.interval)
-            except IndexBusy:
-                pass  # another process writes it: it will apply the events
-            except Exception:
-                log.exception("search index sync failed; retrying")
-            self._stop_event.wait(self.interval)
-
-    def stop(self) -> None:
-        self._stop_event.set()

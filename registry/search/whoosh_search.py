@@ -194,14 +194,15 @@ class WhooshSearch:
                 text, changed = text.replace(word, options[0]), True
         return text if changed else None
 
-    def similar(self, exp_id: str, limit: int = 5) -> list[str]:
+    def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
+        """(id, title) of the experiences whose text is closest to this one's."""
         s = self.searcher()
         if s is None:
             return []
         docnum = s.document_number(id=exp_id)
         if docnum is None:
             return []
-        return [hit["id"] for hit in s.more_like(docnum, "texte", top=limit)]
+        return [(hit["id"], hit["intitule"]) for hit in s.more_like(docnum, "texte", top=limit)]
 
     def indexed(self) -> dict[str, str]:
         """id -> content hash of every indexed document (for `registry index check`)."""

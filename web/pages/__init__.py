@@ -31,4 +31,5 @@ def experience(exp_id: str) -> object:
     data = experience_json(view)
     if request.accept_mimetypes.best == "application/json":
         return data
-    return render_template("experience.html", view=view, data=data, revisions=revisions)
+    similar = search_index.similar(registry(), caller(), exp_id)
+    return render_template("experience.html", view=view, data=data, revisions=revisions, similar=similar)
