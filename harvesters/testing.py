@@ -35,6 +35,7 @@ class File:
     fault: str | None = None  # 500 | 500-once | stall | truncated | slow | redirect-loop | None
     hits: int = 0
     etag: str | None = None
+    delay: float = 0.0  # seconds before answering
 
 
 @dataclass
@@ -65,7 +66,11 @@ class FaultPortal:
                 length = int(self.headers.get("Content-Length") or 0)
                 portal._handle(self, self.rfile.read(length))
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client that gave up (timeouts under test) is expected here
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -119,6 +124,8 @@ class FaultPortal:
             _send(h, 404, b"not found", "text/plain")
             return
         f.hits += 1
+        if f.delay:
+            time.sleep(f.delay)
         if f.fault == "500" or (f.fault == "500-once" and f.hits == 1):
             _send(h, 500, b"<html>erreur</html>", "text/html")
         elif f.fault == "slow":
