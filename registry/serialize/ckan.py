@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from typing import Any
 
 from registry.catalog_queries import OrganisationInfo, license_info, tags_of
@@ -63,7 +64,7 @@ def _resources(view: ExperienceView, base: str) -> list[dict[str, Any]]:
         ("page", "Page de l'expérience", "La fiche lisible, avec son historique.", "HTML", "text/html", u["page"]),
     ]
     return [{
-        "id": f"{view.id}-{key}", "package_id": view.id, "name": name, "description": desc, "format": fmt,
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, url)), "package_id": view.id, "name": name, "description": desc, "format": fmt,
         "mimetype": mime, "url": url, "created": created, "last_modified": modified, "metadata_modified": modified,
         "position": i, "state": "active", "url_type": None,
         "resource_type": "main" if key != "page" else "documentation",
