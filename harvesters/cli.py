@@ -267,7 +267,7 @@ def worker(once: bool, interval: float, home: str | None) -> None:
                           f"{closed} interrupted job(s) closed as failed."))
         for src in actions.due_sources(reg, caller):
             try:
-                view = run_source(reg, caller, src.name, require_enabled=True)
+                view = run_source(reg, caller, src.name, scheduled=True)
             except actions.HarvestError:
                 continue  # another worker has it, or it was just disabled
             click.echo(f"{src.name} : n° {view.id} {STATUS[view.status][_en()]} — {_counts(view.counts)}")

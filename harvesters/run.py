@@ -27,8 +27,9 @@ def options_for(registry: Registry, source: actions.SourceView, base: Options | 
 
 
 def run_source(registry: Registry, caller: Caller, name: str, full: bool = False, options: Options | None = None,
-               progress: Callable[[str], None] | None = None, require_enabled: bool = False) -> actions.JobView:
-    handle = actions.start_job(registry, caller, name, full, require_enabled=require_enabled)
+               progress: Callable[[str], None] | None = None, scheduled: bool = False) -> actions.JobView:
+    """One job of one source, now (`scheduled`: only if the source is enabled and still due, for the worker)."""
+    handle = actions.start_job(registry, caller, name, full, require_enabled=scheduled, require_due=scheduled)
     stop = threading.Event()
 
     def beat() -> None:

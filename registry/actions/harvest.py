@@ -304,7 +304,7 @@ def close_dead_jobs(registry: Registry, caller: Caller) -> int:
 
 
 def start_job(registry: Registry, caller: Caller, name: str, full: bool = False, owner: str | None = None,
-              require_enabled: bool = False) -> JobHandle:
+              require_enabled: bool = False, require_due: bool = False) -> JobHandle:
     """Takes the source's lease (atomically: two processes never both get it), closes the jobs a dead process
     left running, and opens a new job. Raises SourceBusy when a live process holds the lease."""
     _admin(caller)
@@ -323,6 +323,20 @@ def start_job(registry: Registry, caller: Caller, name: str, full: bool = False,
                           .execution_options(synchronize_session=False)).rowcount
         if taken != 1:
             raise SourceBusy(f"La source « {name} » vient d'être prise par un autre processus.")
+    with registry.session() as s:
+        src = _get(s, name)
+        if require_due and src.schedule in SCHEDULES:  # checked again under the lease: another worker may
+            last = s.scalar(select(HarvestJob.started_at).where(HarvestJob.source_id == src.id)  # just have run it
+                            .order_by(HarvestJob.id.desc()).limit(1))
+            if last is not None and _aware(last) + SCHEDULES[src.schedule] > now():
+                src.lease_owner, src.lease_until = None, None
+                raise_later = SourceBusy(f"La source « {name} » vient d'être moissonnée par un autre processus.")
+            else:
+                raise_later = None
+        else:
+            raise_later = None
+    if raise_later is not None:
+        raise raise_later
     with registry.session() as s:
         src = _get(s, name)
         _close_dead(s, src.id)
