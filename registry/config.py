@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "REGISTRY_"
+SEARCH_BACKENDS = ("whoosh", "postgresql")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Settings:
     max_rows: int = 1_000_000
     base_url: str = "http://127.0.0.1:5000"
     secret_key: str = ""
+    search_backend: str = "whoosh"
 
     @property
     def db_url(self) -> str:
@@ -63,4 +65,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     values.update(env)
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["home"] = home
-    return replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
+    settings = replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
+    if settings.search_backend not in SEARCH_BACKENDS:
+        raise ValueError(f"search_backend : « {settings.search_backend} » inconnu ; valeurs possibles : "
+                         f"{', '.join(SEARCH_BACKENDS)}.")
+    if settings.search_backend == "postgresql" and not settings.db_url.startswith("postgresql"):
+        raise ValueError("search_backend = \"postgresql\" demande une base PostgreSQL (database_url).")
+    return settings

@@ -93,3 +93,22 @@ def sqlite_registry(tmp_path: Path, clock: Clock) -> Iterator[Registry]:
     reg = _make_registry("", tmp_path / "instance", clock)
     yield reg
     reg.close()
+
+
+@pytest.fixture(params=[("sqlite", "whoosh"), ("postgresql", "whoosh"), ("postgresql", "postgresql")],
+                ids=["sqlite-whoosh", "postgresql-whoosh", "postgresql-fts"])
+def search_registry(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Registry]:
+    """A fresh registry on each database with each search backend it can use."""
+    database, backend = request.param
+    url = ""
+    if database == "postgresql":
+        server: PostgresServer | None = request.getfixturevalue("postgres")
+        if server is None:
+            unavailable("PostgreSQL", RuntimeError("no server could be started"))
+        assert server is not None
+        url = server.create_database(f"s{next(_db_counter)}_{abs(hash(request.node.nodeid)) % 10**8}")
+    reg = Registry(load_settings(home=str(tmp_path / "instance"), database_url=url, search_backend=backend),
+                   clock=clock)
+    reg.migrate()
+    yield reg
+    reg.close()

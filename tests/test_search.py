@@ -52,10 +52,11 @@ def row(n: int) -> dict[str, str]:
 
 
 @pytest.fixture
-def corpus(registry: Registry) -> Iterator[Registry]:
-    result = experiences.publish_upload(registry, OPERATOR, csv_bytes([row(n) for n in CORPUS]), "corpus.csv")
+def corpus(search_registry: Registry) -> Iterator[Registry]:
+    """The corpus on every database and search backend: the same queries must find the same records."""
+    result = experiences.publish_upload(search_registry, OPERATOR, csv_bytes([row(n) for n in CORPUS]), "corpus.csv")
     assert result.accepted, result.report.to_text()
-    yield registry
+    yield search_registry
 
 
 def found(reg: Registry, text: str, **filters: tuple[str, ...]) -> set[str]:
@@ -130,8 +131,11 @@ def test_sorts_snippets_and_suggestions(corpus: Registry) -> None:
     results = search_index.search(corpus, OPERATOR, req)
     [hit] = results.hits
     assert "<mark>" in hit.snippet and "air" in hit.snippet
-    assert search_index.search(corpus, OPERATOR, search_index.request("capteurs deposs")).suggestion \
-        == "capteurs deposes"  # the index's own words, accents folded
+    suggestion = search_index.search(corpus, OPERATOR, search_index.request("capteurs deposs")).suggestion
+    if corpus.settings.search_backend == "whoosh":
+        assert suggestion == "capteurs deposes"  # the index's own words, accents folded
+    else:
+        assert suggestion is None  # not built for PostgreSQL yet (docs/search.md)
     by_cost = search_index.search(corpus, OPERATOR, search_index.request("", sort="cout", limit=100))
     assert len(by_cost.hits) == len(CORPUS)
     with pytest.raises(search_index.InvalidSearch, match="Tri inconnu"):

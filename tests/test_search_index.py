@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from registry.config import load_settings
 from registry.jobs import Background
 from registry.service import Provenance, publish_bytes, publish_path
 from registry.store import Registry
+from tests.conftest import unavailable
 from tests.helpers import csv_bytes, example
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,11 +29,24 @@ N = 400
 pytestmark = pytest.mark.xdist_group("search-index")
 
 
-def cli(home: Path, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REGISTRY_HOME": str(home)}
+def environ(reg: Registry) -> dict[str, str]:
+    """The environment of a `registry` process working on this registry (same database, same backend)."""
+    env = {**os.environ, "REGISTRY_HOME": str(reg.settings.home),
+           "REGISTRY_SEARCH_BACKEND": reg.settings.search_backend}
     env.pop("REGISTRY_DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "registry", *args], env=env, capture_output=True, text=True,
-                          timeout=300, **kw)  # type: ignore[call-overload]
+    if reg.settings.database_url:
+        env["REGISTRY_DATABASE_URL"] = reg.settings.database_url
+    return env
+
+
+def cli(reg: Registry, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "registry", *args], env=environ(reg), capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+
+
+def spawn(reg: Registry, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "registry", *args], cwd=ROOT, env=environ(reg),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +57,22 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture
-def loaded(tmp_path: Path, synthetic: Path) -> Registry:
-    """A registry of N experiences whose index has never been written (the outbox holds them all)."""
-    reg = Registry(load_settings(home=str(tmp_path / "instance")))
+@pytest.fixture(params=["whoosh", "postgresql-fts"])
+def loaded(request: pytest.FixtureRequest, tmp_path: Path, synthetic: Path) -> Iterator[Registry]:
+    """A registry of N experiences whose index has never been written (the outbox holds them all), with the
+    Whoosh backend on SQLite, and with the PostgreSQL backend on a real PostgreSQL."""
+    url, backend = "", "whoosh"
+    if request.param == "postgresql-fts":
+        server = request.getfixturevalue("postgres")
+        if server is None:
+            unavailable("PostgreSQL", RuntimeError("no server could be started"))
+        url, backend = server.create_database(f"idx_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"), \
+            "postgresql"
+    reg = Registry(load_settings(home=str(tmp_path / "instance"), database_url=url, search_backend=backend))
     reg.migrate()
     assert publish_path(reg, synthetic, Provenance("cli")).accepted
-    return reg
+    yield reg
+    reg.close()
 
 
 def total(reg: Registry) -> int:
@@ -96,24 +120,18 @@ def test_readers_never_see_a_half_built_index_during_a_rebuild(loaded: Registry)
 
 
 def test_two_rebuilds_at_once_never_duplicate(loaded: Registry) -> None:
-    home = loaded.settings.home
-    procs = [subprocess.Popen([sys.executable, "-m", "registry", "index", "rebuild"], cwd=ROOT,
-                              env={**os.environ, "REGISTRY_HOME": str(home)}, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [spawn(loaded, "index", "rebuild") for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert total(loaded) == N
     assert len(search.backend(loaded).indexed()) == N  # one document per experience
-    assert cli(home, "index", "check").returncode == 0
+    assert cli(loaded, "index", "check").returncode == 0
 
 
 def test_a_rebuild_killed_at_any_point_leaves_no_lock_and_no_damage(loaded: Registry) -> None:
-    home = loaded.settings.home
     search.sync(loaded)
     for delay in (0.5, 1.0, 2.0):
-        proc = subprocess.Popen([sys.executable, "-m", "registry", "index", "rebuild"], cwd=ROOT,
-                                env={**os.environ, "REGISTRY_HOME": str(home)}, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = spawn(loaded, "index", "rebuild")
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -121,14 +139,13 @@ def test_a_rebuild_killed_at_any_point_leaves_no_lock_and_no_damage(loaded: Regi
         started = time.monotonic()
         assert search.sync(loaded, wait=5.0) == 0  # the writers' lock died with the process
         assert time.monotonic() - started < 5.0
-    assert cli(home, "index", "rebuild").returncode == 0
-    assert [p.name for p in (home / "index").glob("g*")].__len__() <= 2  # abandoned generations removed
-    assert cli(home, "index", "check").returncode == 0
+    assert cli(loaded, "index", "rebuild").returncode == 0
+    assert len(list((loaded.settings.home / "index").glob("g*"))) <= 2  # abandoned generations removed
+    assert cli(loaded, "index", "check").returncode == 0
 
 
 def test_two_processes_write_while_a_third_searches(loaded: Registry, tmp_path: Path) -> None:
     search.sync(loaded)
-    home = loaded.settings.home
     files = []
     for i in range(2):
         rows = [{**example("217500016-2023-001"), "id_experience": f"217500016-2026-{i}{n:02d}",
@@ -136,9 +153,7 @@ def test_two_processes_write_while_a_third_searches(loaded: Registry, tmp_path: 
         path = tmp_path / f"lot{i}.csv"
         path.write_bytes(csv_bytes(rows))
         files.append(path)
-    procs = [subprocess.Popen([sys.executable, "-m", "registry", "import", str(f)], cwd=ROOT,
-                              env={**os.environ, "REGISTRY_HOME": str(home)}, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for f in files]
+    procs = [spawn(loaded, "import", str(f)) for f in files]
     totals = []
     while any(p.poll() is None for p in procs):
         totals.append(total(loaded))
@@ -147,4 +162,4 @@ def test_two_processes_write_while_a_third_searches(loaded: Registry, tmp_path: 
     assert totals and all(N <= t <= N + 60 for t in totals)
     time.sleep(0.6)  # past the searchers' re-check delay
     assert total(loaded) == N + 60
-    assert cli(home, "index", "check").returncode == 0
+    assert cli(loaded, "index", "check").returncode == 0

@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from registry.search import outbox
+from registry.search.backend import Backend
 from registry.search.fields import NONE, SORTS, facet_names
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.outbox import BULK, pending, rebuild, sync
@@ -18,14 +19,23 @@ from registry.store import Registry
 
 
 @cache
-def _backend(path: Path) -> WhooshSearch:
+def _whoosh(path: Path) -> WhooshSearch:
     std = get_standard()
     return WhooshSearch(IndexFolder(path, std), std)
 
 
-def backend(registry: Registry) -> WhooshSearch:
-    """The search backend of this registry (one per index folder and process, its searchers kept open)."""
-    return _backend(registry.settings.index_path.resolve())
+def backend(registry: Registry) -> Backend:
+    """The search backend of this registry: Whoosh in the instance folder (one per folder and process, its
+    searchers kept open), or PostgreSQL full text when `search_backend = "postgresql"`."""
+    if registry.settings.search_backend == "postgresql":
+        from registry.search.postgres import PostgresSearch
+
+        found: Backend | None = getattr(registry, "_search_backend", None)
+        if found is None:
+            found = PostgresSearch(registry.engine, get_standard())
+            registry._search_backend = found  # type: ignore[attr-defined]
+        return found
+    return _whoosh(registry.settings.index_path.resolve())
 
 
 def search(registry: Registry, request: SearchRequest) -> Results:
@@ -50,5 +60,22 @@ def check(registry: Registry) -> tuple[set[str], set[str], set[str]]:
     return set(published) - set(indexed), set(indexed) - set(published), stale
 
 
-__all__ = ["BULK", "NONE", "SORTS", "Hit", "IndexBusy", "Results", "SearchRequest", "backend", "check",
-           "facet_names", "outbox", "pending", "rebuild", "search", "similar", "sync"]
+__all__ = [
+    "BULK",
+    "NONE",
+    "SORTS",
+    "Backend",
+    "Hit",
+    "IndexBusy",
+    "Results",
+    "SearchRequest",
+    "backend",
+    "check",
+    "facet_names",
+    "outbox",
+    "pending",
+    "rebuild",
+    "search",
+    "similar",
+    "sync",
+]

@@ -12,8 +12,7 @@ from sqlalchemy import func, select, update
 
 from registry.db import OutboxEvent
 from registry.search import documents
-from registry.search.whoosh_index import IndexFolder
-from registry.standard import get_standard
+from registry.search.backend import Backend
 from registry.store import Registry
 
 BATCH = 500
@@ -38,16 +37,14 @@ def _mark(registry: Registry, event_ids: list[int] | None, upto: int) -> None:
                       .values(processed_at=registry.clock()))
 
 
-def folder(registry: Registry) -> IndexFolder:
-    return IndexFolder(registry.settings.index_path, get_standard())
-
-
 def sync(registry: Registry, wait: float = 60.0) -> int:
     """Applies the pending events; returns how many. Without an index yet, builds it."""
-    index = folder(registry)
-    with index.locked(wait):
+    from registry.search import backend
+
+    index = backend(registry)
+    with index.writing(wait):
         events = pending(registry)
-        if index.current() is None:
+        if not index.exists():
             _rebuild_locked(registry, index)
             return len(events)
         if not events:
@@ -61,7 +58,7 @@ def sync(registry: Registry, wait: float = 60.0) -> int:
         return len(events)
 
 
-def _rebuild_locked(registry: Registry, index: IndexFolder, upto: int | None = None) -> int:
+def _rebuild_locked(registry: Registry, index: Backend, upto: int | None = None) -> int:
     if upto is None:  # events up to here are covered by the state read next
         with registry.session() as s:
             upto = s.scalar(select(func.max(OutboxEvent.id))) or 0
@@ -71,7 +68,9 @@ def _rebuild_locked(registry: Registry, index: IndexFolder, upto: int | None = N
 
 
 def rebuild(registry: Registry, wait: float = 60.0) -> int:
-    """The whole index again, built aside and swapped in; returns the number of documents."""
-    index = folder(registry)
-    with index.locked(wait):
+    """The whole index again, swapped in when complete; returns the number of documents."""
+    from registry.search import backend
+
+    index = backend(registry)
+    with index.writing(wait):
         return _rebuild_locked(registry, index)

@@ -3,17 +3,18 @@ facet counts by set intersections on posting lists cached per index version; sni
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import html
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from whoosh import highlight
 from whoosh.query import And, Not, Or, Phrase, Query, Term
 from whoosh.searching import Searcher
 
+from registry.search import snippets
+from registry.search.documents import Doc
 from registry.search.fields import NO, YES, facet_names
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.query import Clause, ParsedQuery, parse
@@ -24,18 +25,6 @@ TEXT_FIELDS = ("intitule", "nom_porteur", "texte")
 RECHECK = 0.5  # seconds between two checks that the index has not changed
 OVERDUE = "resultats_en_retard"
 SORT_FIELDS = {"date_maj": ("date_maj", True), "date_debut": ("date_debut", True), "cout": ("cout", True)}
-
-
-class MarkFormatter(highlight.Formatter):
-    """Snippets as safe HTML: the text escaped, the matched words in <mark>."""
-
-    between = " … "
-
-    def _text(self, text: str) -> str:
-        return html.escape(text, quote=False)
-
-    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
-        return f"<mark>{self._text(highlight.get_text(text, token, replace))}</mark>"
 
 
 @dataclass
@@ -55,6 +44,19 @@ class WhooshSearch:
         self.facets = facet_names(std)
         self.analyzer = analyzer()
         self._local = threading.local()
+
+    # ---------------------------------------------------------------- writing (the Backend protocol)
+    def writing(self, wait: float) -> contextlib.AbstractContextManager[None]:
+        return self.folder.locked(wait)
+
+    def exists(self) -> bool:
+        return self.folder.current() is not None
+
+    def apply(self, docs: Iterable[Doc | str]) -> int:
+        return self.folder.apply(docs)
+
+    def rebuild(self, docs: Iterable[Doc | str]) -> int:
+        return self.folder.rebuild(docs)
 
     # ---------------------------------------------------------------- searcher
     def searcher(self) -> Searcher | None:
@@ -171,11 +173,7 @@ class WhooshSearch:
         hits = []
         for docnum, score in page:
             stored = s.stored_fields(docnum)
-            snippet = ""
-            if req.snippets and terms:
-                snippet = highlight.highlight(stored.get("texte", ""), terms, self.analyzer,
-                                              highlight.ContextFragmenter(maxchars=180, surround=60),
-                                              MarkFormatter(), top=2)
+            snippet = snippets.snippet(stored.get("texte", ""), terms, self.analyzer) if req.snippets else ""
             facets = {n: tuple(stored.get(n, "").split()) for n in self.facets if n != OVERDUE}
             hits.append(Hit(stored["id"], stored["intitule"], stored["nom_porteur"], stored.get("date_maj", ""),
                             stored.get("date_debut", ""), facets, snippet, score))

@@ -1,0 +1,35 @@
+"""What a search backend does. Two exist: Whoosh (embedded, a folder per instance) and PostgreSQL full text
+(several web servers share one search). Documents, the query language, facets and snippets are the same."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Protocol
+
+from registry.search.documents import Doc
+from registry.search.model import Results, SearchRequest
+from registry.standard import Standard
+
+
+class Backend(Protocol):
+    std: Standard
+
+    def writing(self, wait: float) -> contextlib.AbstractContextManager[None]:
+        """The writers' lock (one writer at a time, released if its process dies); IndexBusy after wait s."""
+
+    def exists(self) -> bool:
+        """The index has been built once."""
+
+    def apply(self, docs: Iterable[Doc | str]) -> int:
+        """Adds or replaces each Doc, removes each id (str). Under `writing`."""
+
+    def rebuild(self, docs: Iterable[Doc | str]) -> int:
+        """Replaces everything at once: readers see the old index until the new one is complete."""
+
+    def search(self, req: SearchRequest) -> Results: ...
+
+    def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]: ...
+
+    def indexed(self) -> dict[str, str]:
+        """id -> content hash of every indexed document."""

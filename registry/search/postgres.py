@@ -1,0 +1,263 @@
+"""PostgreSQL full-text backend: several web servers share one search through the database.
+
+The words are analysed by the same analyser as the Whoosh backend (accents folded, French stems), in Python,
+and stored as a `tsvector` with their positions (title A, bearer B, text D); the query is the same parsed
+query written as a `tsquery`. So both backends find the same records; only the ranking formula differs
+(`ts_rank_cd` here). Facets are one `text[]` column (`name=value`) with a GIN index, counted in SQL. The tables
+are derived data, like the Whoosh folder: created by the first writer, rebuilt from the database at will.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from registry.search import snippets
+from registry.search.documents import Doc
+from registry.search.fields import NO, YES, facet_names
+from registry.search.model import Hit, Results, SearchRequest
+from registry.search.query import Clause, ParsedQuery, parse
+from registry.search.whoosh_index import IndexBusy, analyzer
+from registry.standard import Standard
+
+LOCK_KEY = 7_246_031  # the writers' advisory lock (released with the transaction, or the session's death)
+OVERDUE = "resultats_en_retard"
+FIELD_GAP = 100  # positions between fields, so that a phrase never spans two of them
+MAX_POSITION = 16383
+BATCH = 500
+DDL = (
+    """CREATE TABLE IF NOT EXISTS search_documents (
+        id varchar(40) PRIMARY KEY, content_hash varchar(64) NOT NULL, intitule text NOT NULL,
+        nom_porteur text NOT NULL, date_maj varchar(10) NOT NULL, date_debut varchar(10) NOT NULL,
+        cout double precision, results_due varchar(10), results_published boolean NOT NULL,
+        facet_values text[] NOT NULL, tsv tsvector NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS search_texts (id varchar(40) PRIMARY KEY, texte text NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS search_documents_tsv ON search_documents USING gin (tsv)",
+    "CREATE INDEX IF NOT EXISTS search_documents_facets ON search_documents USING gin (facet_values)",
+    "CREATE INDEX IF NOT EXISTS search_documents_date_maj ON search_documents (date_maj DESC, id)",
+)
+ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
+
+
+def quote(word: str) -> str:
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+class PostgresSearch:
+    def __init__(self, engine: Engine, std: Standard) -> None:
+        self.engine = engine
+        self.std = std
+        self.facets = facet_names(std)
+        self.analyzer = analyzer()
+        self._local = threading.local()
+
+    # ---------------------------------------------------------------- writing
+    @contextlib.contextmanager
+    def writing(self, wait: float) -> Iterator[None]:
+        with self.engine.begin() as conn:
+            deadline = time.monotonic() + wait
+            while not conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}):
+                if time.monotonic() >= deadline:
+                    raise IndexBusy("index PostgreSQL en cours d'écriture par un autre processus")
+                time.sleep(0.05)
+            for statement in DDL:
+                conn.execute(text(statement))
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    def _conn(self) -> Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            raise RuntimeError("write outside `writing`")
+        return conn
+
+    def exists(self) -> bool:
+        return bool(self._conn().scalar(text("SELECT EXISTS (SELECT 1 FROM search_documents) OR NOT EXISTS "
+                                             "(SELECT 1 FROM experiences WHERE status = 'published')")))
+
+    def tsvector(self, doc: Doc) -> str:
+        positions: dict[str, list[str]] = {}
+        start = 1
+        for value, weight in ((doc.intitule, "A"), (doc.nom_porteur, "B"), (doc.texte, "D")):
+            last = start
+            for token in self.analyzer(value, positions=True):
+                pos = min(start + token.pos, MAX_POSITION)
+                positions.setdefault(token.text, []).append(f"{pos}{weight}")
+                last = pos
+            start = last + FIELD_GAP
+        return " ".join(f"{quote(word)}:{','.join(p[:256])}" for word, p in positions.items())
+
+    def _row(self, doc: Doc) -> dict[str, Any]:
+        values = [f"{name}={v}" for name, vs in doc.facets.items() for v in vs]
+        return {"id": doc.id, "h": doc.content_hash, "t": doc.intitule, "p": doc.nom_porteur, "m": doc.date_maj,
+                "d": doc.date_debut, "c": doc.cout, "due": doc.results_due or None, "pub": doc.results_published,
+                "f": values, "v": self.tsvector(doc), "x": doc.texte}
+
+    def _write(self, docs: Iterable[Doc | str]) -> int:
+        conn, count, batch = self._conn(), 0, []
+        for doc in docs:
+            count += 1
+            if isinstance(doc, str):
+                conn.execute(text("DELETE FROM search_documents WHERE id = :id"), {"id": doc})
+                conn.execute(text("DELETE FROM search_texts WHERE id = :id"), {"id": doc})
+                continue
+            batch.append(self._row(doc))
+            if len(batch) >= BATCH:
+                self._upsert(conn, batch)
+                batch = []
+        if batch:
+            self._upsert(conn, batch)
+        return count
+
+    def _upsert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        columns = ("content_hash", "intitule", "nom_porteur", "date_maj", "date_debut", "cout", "results_due",
+                   "results_published", "facet_values", "tsv")
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
+        conn.execute(text(
+            f"INSERT INTO search_documents (id, {', '.join(columns)}) VALUES (:id, :h, :t, :p, :m, :d, :c, :due, "
+            f":pub, CAST(:f AS text[]), CAST(:v AS tsvector)) ON CONFLICT (id) DO UPDATE SET {updates}"), rows)
+        conn.execute(text("INSERT INTO search_texts (id, texte) VALUES (:id, :x) ON CONFLICT (id) DO UPDATE SET "
+                          "texte = excluded.texte"), [{"id": r["id"], "x": r["x"]} for r in rows])
+
+    def apply(self, docs: Iterable[Doc | str]) -> int:
+        return self._write(docs)
+
+    def rebuild(self, docs: Iterable[Doc | str]) -> int:
+        """In one transaction: readers see the old rows until the commit, never an empty or partial index."""
+        conn = self._conn()
+        conn.execute(text("DELETE FROM search_documents"))
+        conn.execute(text("DELETE FROM search_texts"))
+        return self._write(d for d in docs if not isinstance(d, str))
+
+    # ---------------------------------------------------------------- query
+    def _clause(self, clause: Clause) -> str | None:
+        terms = [t.text for w in clause.words for t in self.analyzer(w)]
+        if not terms:
+            return None
+        return " <-> ".join(quote(t) for t in terms) if len(terms) > 1 else quote(terms[0])
+
+    def tsquery(self, parsed: ParsedQuery) -> str | None:
+        groups = []
+        for group in parsed.must:
+            options = [c for c in (self._clause(x) for x in group) if c]
+            if options:
+                groups.append("(" + " | ".join(f"({o})" for o in options) + ")")
+        if not groups:
+            return None
+        excluded = [c for c in (self._clause(x) for x in parsed.exclude) if c]
+        return " & ".join(groups + [f"!({e})" for e in excluded])
+
+    def _filters(self, req: SearchRequest, skip: str | None, params: dict[str, Any]) -> list[str]:
+        where = []
+        for i, (name, values) in enumerate(req.filters.items()):
+            if name == skip or name not in self.facets:
+                continue
+            if name == OVERDUE:
+                late = "(results_due < :today AND NOT results_published)"
+                parts = [late if v == YES else f"NOT {late}" if v == NO else "false" for v in values]
+                where.append("(" + " OR ".join(parts) + ")")
+                continue
+            params[f"f{i}"] = [f"{name}={v}" for v in values]
+            where.append(f"facet_values && CAST(:f{i} AS text[])")
+        return where
+
+    def search(self, req: SearchRequest) -> Results:
+        parsed = parse(req.text)
+        query = None if parsed.empty else self.tsquery(parsed)
+        params: dict[str, Any] = {"today": dt.date.today().isoformat(), "q": query}
+        text_where = [] if parsed.empty else (["tsv @@ CAST(:q AS tsquery)"] if query else ["false"])
+        where = text_where + self._filters(req, None, params)
+        clause = " AND ".join(where) or "true"
+        with self.engine.connect() as conn:
+            if not conn.scalar(text("SELECT to_regclass('search_documents') IS NOT NULL")):
+                return Results(0, [], {n: {} for n in self.facets}, None, req)
+            total, late = conn.execute(text(
+                f"SELECT count(*), count(*) FILTER (WHERE results_due < :today AND NOT results_published) "
+                f"FROM search_documents WHERE {clause}"), params).one()
+            facets = self._facet_counts(conn, clause, params, total, late)
+            for name in req.filters:  # a filtered facet counts as if it were not filtered
+                if name in self.facets:
+                    facets[name] = self._one_facet(conn, req, name, text_where, params)
+            hits = self._hits(conn, req, clause, params, query) if total else []
+        return Results(total, hits, facets, None, req)
+
+    def _facet_counts(self, conn: Connection, clause: str, params: dict[str, Any], total: int,
+                      late: int) -> dict[str, dict[str, int]]:
+        facets: dict[str, dict[str, int]] = {n: {} for n in self.facets}
+        rows = conn.execute(text(f"SELECT v, count(*) FROM search_documents, unnest(facet_values) v WHERE {clause} "
+                                 "GROUP BY v"), params)
+        for value, n in rows:
+            name, _, code = value.partition("=")
+            if name in facets:
+                facets[name][code] = n
+        facets[OVERDUE] = {k: v for k, v in ((YES, late), (NO, total - late)) if v}
+        return facets
+
+    def _one_facet(self, conn: Connection, req: SearchRequest, name: str, text_where: list[str],
+                   params: dict[str, Any]) -> dict[str, int]:
+        own = dict(params)
+        clause = " AND ".join(text_where + self._filters(req, name, own)) or "true"
+        if name == OVERDUE:
+            total, late = conn.execute(text(
+                f"SELECT count(*), count(*) FILTER (WHERE results_due < :today AND NOT results_published) "
+                f"FROM search_documents WHERE {clause}"), own).one()
+            return {k: v for k, v in ((YES, late), (NO, total - late)) if v}
+        own["prefix"] = f"{name}="
+        rows = conn.execute(text(f"SELECT v, count(*) FROM search_documents, unnest(facet_values) v WHERE {clause} "
+                                 "AND starts_with(v, :prefix) GROUP BY v"), own)
+        return {value.partition("=")[2]: n for value, n in rows}
+
+    def _hits(self, conn: Connection, req: SearchRequest, clause: str, params: dict[str, Any],
+              query: str | None) -> list[Hit]:
+        if req.sort == "pertinence" and query:
+            score, order = "ts_rank_cd(tsv, CAST(:q AS tsquery))", "score DESC, id"
+        else:
+            score, order = "0.0", ORDER.get(req.sort, ORDER["date_maj"])
+        rows = conn.execute(text(
+            f"SELECT d.id, intitule, nom_porteur, date_maj, date_debut, facet_values, {score} AS score, t.texte "
+            f"FROM search_documents d JOIN search_texts t USING (id) WHERE {clause} ORDER BY {order} "
+            "LIMIT :limit OFFSET :offset"), {**params, "limit": req.limit, "offset": req.offset}).all()
+        terms = {t.text for w in parse(req.text).words() for t in self.analyzer(w)}
+        hits = []
+        for row in rows:
+            facets: dict[str, tuple[str, ...]] = {}
+            for value in row.facet_values:
+                name, _, code = value.partition("=")
+                facets[name] = (*facets.get(name, ()), code)
+            snippet = snippets.snippet(row.texte, terms, self.analyzer) if req.snippets else ""
+            hits.append(Hit(row.id, row.intitule, row.nom_porteur, row.date_maj, row.date_debut, facets, snippet,
+                            float(row.score)))
+        return hits
+
+    def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
+        """The records sharing most of this one's most frequent words."""
+        with self.engine.connect() as conn:
+            if not conn.scalar(text("SELECT to_regclass('search_documents') IS NOT NULL")):
+                return []
+            words = conn.scalars(text(
+                "SELECT lexeme FROM search_documents, unnest(tsv) WHERE id = :id AND length(lexeme) > 3 "
+                "ORDER BY array_length(positions, 1) DESC, lexeme LIMIT 12"), {"id": exp_id}).all()
+            if not words:
+                return []
+            query = " | ".join(quote(w) for w in words)
+            rows = conn.execute(text(
+                "SELECT id, intitule FROM search_documents WHERE tsv @@ CAST(:q AS tsquery) AND id <> :id "
+                "ORDER BY ts_rank_cd(tsv, CAST(:q AS tsquery)) DESC, id LIMIT :n"),
+                {"q": query, "id": exp_id, "n": limit}).all()
+            return [(r.id, r.intitule) for r in rows]
+
+    def indexed(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            if not conn.scalar(text("SELECT to_regclass('search_documents') IS NOT NULL")):
+                return {}
+            return dict(conn.execute(text("SELECT id, content_hash FROM search_documents")).all())
