@@ -8,6 +8,7 @@ organisation) come with the accounts work.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -17,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from registry.actions import catalog, experiences
 from registry.actions.catalog import CatalogError
 from registry.actions.experiences import InvalidRequest
-from registry.queries import NotFound
+from registry.queries import NotFound, RevisionInfo
 from registry.serialize import change_json, experience_json, revision_json
 from registry.serialize.ckan import clean
 from web.context import caller, registry
@@ -72,7 +73,7 @@ def _not_found(_: Exception) -> Response:
 
 def _int(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 12 or not low <= int(raw) <= high:
         raise V1Error(400, "bad_request", f"« {name} » doit être un entier entre {low} et {high} / "
@@ -90,6 +91,8 @@ def _exp_id(exp_id: str) -> str:
 def search() -> dict[str, Any]:
     text = clean(request.args.get("q", ""))[:500]
     filters = {k: clean(request.args[k])[:200] for k in catalog.filter_fields() if request.args.get(k)}
+    if "siren_porteur" in filters and not SIREN.match(filters["siren_porteur"]):
+        raise V1Error(400, "bad_request", "« siren_porteur » : 9 chiffres / 9 digits.")
     limit = _int("limit", 25, 1, MAX_LIMIT)
     page = _int("page", 1, 1, 10_000)
     total, views, facets = catalog.search(registry(), caller(), text, filters, limit, (page - 1) * limit)
@@ -102,15 +105,21 @@ def experience(exp_id: str) -> dict[str, Any]:
     return experience_json(experiences.get(registry(), caller(), _exp_id(exp_id)))
 
 
+def _revision(info: RevisionInfo) -> dict[str, Any]:
+    """revision_json, with the time in UTC and marked so (SQLite gives it back without its zone)."""
+    stamp = info.created_at if info.created_at.tzinfo else info.created_at.replace(tzinfo=dt.UTC)
+    return {**revision_json(info), "created_at": stamp.isoformat()}
+
+
 @bp.get("/api/v1/experiences/<exp_id>/revisions")
 def revisions(exp_id: str) -> list[dict[str, Any]]:
-    return [revision_json(r) for r in experiences.history(registry(), caller(), _exp_id(exp_id))]
+    return [_revision(r) for r in experiences.history(registry(), caller(), _exp_id(exp_id))]
 
 
 @bp.get("/api/v1/experiences/<exp_id>/revisions/<int:number>")
 def revision(exp_id: str, number: int) -> dict[str, Any]:
     info, record = catalog.revision(registry(), caller(), _exp_id(exp_id), number)
-    return {"revision": revision_json(info), "record": record}
+    return {"revision": _revision(info), "record": record}
 
 
 @bp.get("/api/v1/experiences/<exp_id>/diff")
@@ -142,7 +151,7 @@ def organisation(siren: str) -> dict[str, Any]:
 
 
 @bp.route("/api/v1/", defaults={"rest": ""})
-@bp.route("/api/v1/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@bp.route("/api/v1/<path:rest>")
 def unknown(rest: str) -> Response:
     return error_response(404, "not_found")
 
@@ -187,9 +196,9 @@ def document(server: str) -> dict[str, Any]:
         spec = std.main.by_name.get(name)
         schema: dict[str, Any] = {"type": "string"}
         if spec is not None and spec.codes:
-            schema["enum"] = list(spec.codes)
+            schema["enum"] = [*spec.codes, ""]  # empty: no filter, as in the site's search form
         elif name == "siren_porteur":
-            schema["pattern"] = SIREN.pattern
+            schema["pattern"] = "^([0-9]{9})?$"
         filters.append({"name": name, "in": "query", "required": False, "schema": schema,
                         "description": spec.title if spec else "SIREN du porteur"})
     obj = {"type": "object"}
@@ -234,8 +243,8 @@ def document(server: str) -> dict[str, Any]:
     paths = {
         "/api/v1/search": {"get": {
             "operationId": "search", "summary": "Recherche / search",
-            "parameters": [{"name": "q", "in": "query", "required": False, "schema": {"type": "string",
-                                                                                        "maxLength": 500}},
+            "parameters": [{"name": "q", "in": "query", "required": False, "schema": {"type": "string"},
+                            "description": "Texte libre (les 500 premiers caractères) / free text"},
                            _int_param("page", 1, 10_000, 1, "Page (1…)"),
                            _int_param("limit", 1, MAX_LIMIT, 25, "Résultats par page / results per page"),
                            *filters],
