@@ -137,3 +137,19 @@ def test_in_a_real_browser(live_url: str, tmp_path: Path) -> None:
         finally:
             browser.close()
     assert dialogs == []
+
+
+def test_facets_combine_in_the_url_without_javascript(client: FlaskClient) -> None:
+    both = client.get("/?statut=abandonne&statut=termine")
+    page = both.get_data(as_text=True)
+    assert both.status_code == 200 and page.count('aria-current="true"') == 2
+    import re
+
+    links = re.findall(r'href="([^"]+)">retirer', page)
+    assert len(links) == 2 and any("statut=termine" in u and "abandonne" not in u for u in links)
+    one = client.get("/api/search?statut=abandonne").get_json()["count"]
+    two = client.get("/api/search?statut=abandonne&statut=termine").get_json()["count"]
+    assert two > one  # OR within a facet
+    assert "Non renseigné" in client.get("/").get_data(as_text=True)  # the empty bucket has a label
+    bad = client.get("/api/search?sort=hasard")
+    assert bad.status_code == 400 and "Tri inconnu" in bad.get_json()["error"]["message"]
