@@ -55,6 +55,7 @@ def run_source(registry: Registry, caller: Caller, name: str, full: bool = False
             raise
         return view
     stop.set()
+    ctx.written(force=True)
     failed = handle.source.type == "url" and not complete
     status = actions.JobStatus.FAILED if failed else actions.JobStatus.DONE
     return actions.finish_job(registry, handle, status, " ".join(notes) or None, advance=complete and not failed)

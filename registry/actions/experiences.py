@@ -40,13 +40,15 @@ def _sirens(registry: Registry, sub: Submission) -> set[str]:
 
 
 def publish(registry: Registry, caller: Caller, sub: Submission, source_name: str | None = None,
-            source_url: str | None = None, comment: str | None = None) -> service.PublishResult:
-    """Stores a checked submission (all or nothing), then brings the search index up to date."""
+            source_url: str | None = None, comment: str | None = None,
+            index_now: bool = True) -> service.PublishResult:
+    """Stores a checked submission (all or nothing), then brings the search index up to date (`index_now=False`:
+    a batch writer, the harvest, calls `index.after_write` itself once per batch; the outbox keeps every change)."""
     prov = _provenance(caller, source_name, source_url, comment)
     if sub.valid and Role.ADMIN not in caller.roles:
         check(caller, Permission.PUBLISH, sorted(_sirens(registry, sub)))
     result = service.publish(registry, sub, prov)
-    if result.outcomes:
+    if result.outcomes and index_now:
         index.after_write(registry)
     return result
 
@@ -66,13 +68,14 @@ def publish_upload(registry: Registry, caller: Caller, data: bytes, name: str,
     return publish(registry, caller, sub, source_name=name, comment=comment)
 
 
-def withdraw(registry: Registry, caller: Caller, exp_id: str, reason: str) -> service.Outcome:
+def withdraw(registry: Registry, caller: Caller, exp_id: str, reason: str, index_now: bool = True) -> service.Outcome:
     if Role.ADMIN not in caller.roles:
         with registry.session() as s:
             exp = s.get(Experience, exp_id)
         check(caller, Permission.WITHDRAW, [exp.siren_porteur if exp else None])
     out = service.withdraw(registry, exp_id, reason, _provenance(caller))
-    index.after_write(registry)
+    if index_now:
+        index.after_write(registry)
     return out
 
 
