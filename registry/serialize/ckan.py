@@ -64,7 +64,8 @@ def _resources(view: ExperienceView, base: str) -> list[dict[str, Any]]:
         ("page", "Page de l'expérience", "La fiche lisible, avec son historique.", "HTML", "text/html", u["page"]),
     ]
     return [{
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, url)), "package_id": view.id, "name": name, "description": desc, "format": fmt,
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, url)), "package_id": view.id, "name": name, "description": desc,
+        "format": fmt,
         "mimetype": mime, "url": url, "created": created, "last_modified": modified, "metadata_modified": modified,
         "position": i, "state": "active", "url_type": None,
         "resource_type": "main" if key != "page" else "documentation",

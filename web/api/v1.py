@@ -150,7 +150,6 @@ def organisation(siren: str) -> dict[str, Any]:
         raise V1Error(404, "not_found") from exc
 
 
-@bp.route("/api/v1/", defaults={"rest": ""})
 @bp.route("/api/v1/<path:rest>")
 def unknown(rest: str) -> Response:
     return error_response(404, "not_found")

@@ -7,7 +7,7 @@ The bulk files are built by background work (registry.bulk.refresh), never here:
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, abort, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Flask, Response, abort, render_template, request, send_file
 
 from registry.actions import catalog, experiences
 from registry.actions.catalog import CatalogError
@@ -29,11 +29,12 @@ def page() -> str:
                            filters=catalog.filter_fields())
 
 
-@bp.get("/opendata/<path:name>")
-def bulk(name: str) -> Response:
+@bp.get("/opendata/<download>")
+def bulk(download: str) -> Response:
     files = catalog.bulk_files(registry(), caller())
-    if name not in files:
+    if download not in files:
         abort(404)
+    name = download
     f = files[name]
     if not f.path.exists():
         resp = Response("Fichier en préparation : réessayez dans une minute. / Being built: retry in a minute.\n",
@@ -52,9 +53,8 @@ def datapackage() -> Response:
 
 @bp.get("/export")
 def export() -> Response:
-    files = catalog.bulk_files(registry(), caller())
-    name = next(n for n in files if n.endswith(".zip"))
-    return redirect(url_for("opendata.bulk", name=name))  # type: ignore[return-value]
+    """The whole registry as one zip (the same file as under /opendata/)."""
+    return bulk(next(n for n in catalog.bulk_files(registry(), caller()) if n.endswith(".zip")))
 
 
 @bp.get("/opendata/experiences/<exp_id>.csv")
