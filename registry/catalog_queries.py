@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import String, and_, cast, func, not_, or_, select
@@ -196,6 +197,16 @@ def facet_counts(registry: Any, f: CatalogFilter, what: str) -> Counter[str]:
         return counter
 
 
+def tag_counts(registry: Any, f: CatalogFilter) -> Counter[str]:
+    """How many matching experiences carry each tag (one pass; a tag shared by several fields counts once)."""
+    counter: Counter[str] = Counter()
+    with registry.session() as s:
+        rows = s.execute(select(*(func.coalesce(_main(name), "") for name in TAG_FIELDS)).where(and_(*_clauses(f))))
+        for values in rows:
+            counter.update(tags_of(dict(zip(TAG_FIELDS, values, strict=True))))
+    return counter
+
+
 def newest_revision(registry: Any) -> tuple[int, dt.datetime | None]:
     """The newest revision's id and time: a registry that has not changed gives the same pair."""
     with registry.session() as s:
@@ -209,6 +220,7 @@ def last_modified(registry: Any) -> dt.datetime | None:
     return None if value is None else _aware(value)
 
 
+@lru_cache(maxsize=4096)
 def tag_name(label: str) -> str:
     """A CKAN tag from a label of the standard: letters, digits, spaces, `-`, `_`, `.` only (CKAN's rule)."""
     return " ".join(re.sub(r"[^\w\-. ]", " ", label).split())[:100]

@@ -268,25 +268,17 @@ def package_search(registry: Registry, caller: Caller, req: SearchRequest) -> Se
     rows = min(req.rows, MAX_ROWS)
     total = cq.count(registry, f)
     ids = cq.page_ids(registry, f, sort, rows, req.start) if rows and req.start < total else []
-    facets = {name: _facet(registry, f, name, req.facet_limit) for name in req.facet_fields}
+    facets = {name: _facet(registry, f, name, req.facet_limit, total) for name in req.facet_fields}
     return SearchResult(total, req.sort or "score desc, metadata_modified desc", cq.views(registry, ids), facets)
 
 
-def _facet(registry: Registry, f: CatalogFilter, name: str, limit: int) -> list[FacetItem]:
-    total = cq.count(registry, f)
+def _facet(registry: Registry, f: CatalogFilter, name: str, limit: int, total: int) -> list[FacetItem]:
     if name == "organization":
         names = {o.siren: o.nom for o in cq.organisations(registry)}
         counts = cq.facet_counts(registry, f, "organization")
         items = [FacetItem(k, names.get(k, k), v) for k, v in counts.items()]
     elif name == "tags":
-        std_tags: dict[str, int] = {}
-        seen: dict[str, set[str]] = {}
-        for field_name in cq.TAG_FIELDS:
-            for code, n in cq.facet_counts(registry, f, field_name).items():
-                tag = cq.tag_name(get_standard().main.by_name[field_name].label(code))
-                seen.setdefault(tag, set()).add(field_name)
-                std_tags[tag] = max(std_tags.get(tag, 0), n)  # a lower bound when a label spans several fields
-        items = [FacetItem(k, k, v) for k, v in std_tags.items()]
+        items = [FacetItem(k, k, v) for k, v in cq.tag_counts(registry, f).items()]
     elif name == "res_format":
         items = [FacetItem(x, x, total) for x in FORMATS] if total else []
     elif name == "license_id":

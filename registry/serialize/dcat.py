@@ -71,6 +71,8 @@ def new_graph() -> Graph:
 def _standard_ref(g: Graph) -> URIRef:
     std = get_standard()
     ref = URIRef(std.package["homepage"])
+    if (ref, RDF.type, DCTERMS.Standard) in g:  # shared nodes are described once per graph
+        return ref
     g.add((ref, RDF.type, DCTERMS.Standard))
     g.add((ref, DCTERMS.title, _lit(std.package["title"])))
     g.add((ref, DCTERMS.identifier, Literal(f"{std.package['name']} {std.version}")))
@@ -80,6 +82,8 @@ def _standard_ref(g: Graph) -> URIRef:
 def _license_ref(g: Graph) -> URIRef:
     lic_id, title, url = license_info()
     ref = URIRef(url)
+    if (ref, RDF.type, DCTERMS.LicenseDocument) in g:
+        return ref
     g.add((ref, RDF.type, DCTERMS.LicenseDocument))
     g.add((ref, DCTERMS.title, _lit(title)))
     g.add((ref, DCTERMS.identifier, Literal(lic_id)))
@@ -100,6 +104,8 @@ def _theme(g: Graph, base: str, code: str) -> URIRef:
     spec = get_standard().main.by_name[THEME_FIELD]
     scheme = URIRef(f"{base.rstrip('/')}/standard/{THEME_FIELD}")
     ref = URIRef(f"{scheme}/{code}")
+    if (ref, RDF.type, SKOS.Concept) in g:
+        return ref
     g.add((ref, RDF.type, SKOS.Concept))
     g.add((ref, SKOS.prefLabel, _lit(spec.label(code))))
     if spec.labels_en.get(code):
@@ -110,6 +116,8 @@ def _theme(g: Graph, base: str, code: str) -> URIRef:
 
 def _publisher(g: Graph, base: str, siren: str, name: str) -> URIRef:
     ref = URIRef(f"{base.rstrip('/')}/api/v1/organisations/{siren if siren.isdigit() else 'inconnue'}")
+    if (ref, RDF.type, FOAF.Agent) in g:
+        return ref
     g.add((ref, RDF.type, FOAF.Agent))
     g.add((ref, FOAF.name, _lit(name)))
     g.add((ref, DCTERMS.identifier, Literal(siren)))
