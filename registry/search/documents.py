@@ -98,9 +98,12 @@ def load(registry: Registry, std: Standard, ids: Sequence[str] | None = None) ->
         with registry.session() as s:
             current = {e.id: e for e in s.scalars(select(Experience).where(Experience.id.in_(chunk)))}
             revs: dict[str, list[RevisionState]] = {}
+            # targets can only have changed with a second revision: the (large) past records of the others
+            # are not read
+            several = [e.id for e in current.values() if e.revision > 1]
             query = (select(Revision.experience_id, Revision.number, Revision.created_at, Revision.record)
-                     .where(Revision.experience_id.in_(chunk)).order_by(Revision.experience_id, Revision.number))
-            for exp_id, number, created, record in s.execute(query):
+                     .where(Revision.experience_id.in_(several)).order_by(Revision.experience_id, Revision.number))
+            for exp_id, number, created, record in (s.execute(query) if several else ()):
                 revs.setdefault(exp_id, []).append(RevisionState(number, _aware(created), record))
             for exp_id in chunk:
                 exp = current.get(exp_id)

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -42,7 +43,10 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS search_documents_tsv ON search_documents USING gin (tsv)",
     "CREATE INDEX IF NOT EXISTS search_documents_facets ON search_documents USING gin (facet_values)",
     "CREATE INDEX IF NOT EXISTS search_documents_date_maj ON search_documents (date_maj DESC, id)",
+    "CREATE TABLE IF NOT EXISTS search_meta (id integer PRIMARY KEY, version bigint NOT NULL)",
+    "INSERT INTO search_meta VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
 )
+CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
 
 
@@ -57,6 +61,8 @@ class PostgresSearch:
         self.facets = facet_names(std)
         self.analyzer = analyzer()
         self._local = threading.local()
+        self._counts: OrderedDict[tuple[Any, ...], tuple[int, dict[str, dict[str, int]]]] = OrderedDict()
+        self._counts_lock = threading.Lock()
 
     # ---------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -69,9 +75,11 @@ class PostgresSearch:
                 time.sleep(0.05)
             for statement in DDL:
                 conn.execute(text(statement))
-            self._local.conn = conn
+            self._local.conn, self._local.dirty = conn, False
             try:
                 yield
+                if self._local.dirty:  # the readers' cached counts are of an older version now
+                    conn.execute(text("UPDATE search_meta SET version = version + 1 WHERE id = 1"))
             finally:
                 self._local.conn = None
 
@@ -105,6 +113,7 @@ class PostgresSearch:
 
     def _write(self, docs: Iterable[Doc | str]) -> int:
         conn, count, batch = self._conn(), 0, []
+        self._local.dirty = True
         for doc in docs:
             count += 1
             if isinstance(doc, str):
@@ -179,17 +188,32 @@ class PostgresSearch:
         where = text_where + self._filters(req, None, params)
         clause = " AND ".join(where) or "true"
         with self.engine.connect() as conn:
-            if not conn.scalar(text("SELECT to_regclass('search_documents') IS NOT NULL")):
+            if not conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL")):
                 return Results(0, [], {n: {} for n in self.facets}, None, req)
-            total, late = conn.execute(text(
-                f"SELECT count(*), count(*) FILTER (WHERE results_due < :today AND NOT results_published) "
-                f"FROM search_documents WHERE {clause}"), params).one()
-            facets = self._facet_counts(conn, clause, params, total, late)
-            for name in req.filters:  # a filtered facet counts as if it were not filtered
-                if name in self.facets:
-                    facets[name] = self._one_facet(conn, req, name, text_where, params)
+            version = conn.scalar(text("SELECT version FROM search_meta WHERE id = 1"))
+            key = (version, params["today"], query, parsed.empty, tuple(sorted(req.filters.items())))
+            with self._counts_lock:
+                cached = self._counts.get(key)
+            if cached is None:
+                cached = self._count(conn, req, clause, text_where, params)
+                with self._counts_lock:
+                    self._counts[key] = cached
+                    while len(self._counts) > CACHE_SIZE:
+                        self._counts.popitem(last=False)
+            total, facets = cached
             hits = self._hits(conn, req, clause, params, query) if total else []
         return Results(total, hits, facets, None, req)
+
+    def _count(self, conn: Connection, req: SearchRequest, clause: str, text_where: list[str],
+               params: dict[str, Any]) -> tuple[int, dict[str, dict[str, int]]]:
+        total, late = conn.execute(text(
+            f"SELECT count(*), count(*) FILTER (WHERE results_due < :today AND NOT results_published) "
+            f"FROM search_documents WHERE {clause}"), params).one()
+        facets = self._facet_counts(conn, clause, params, total, late)
+        for name in req.filters:  # a filtered facet counts as if it were not filtered
+            if name in self.facets:
+                facets[name] = self._one_facet(conn, req, name, text_where, params)
+        return total, facets
 
     def _facet_counts(self, conn: Connection, clause: str, params: dict[str, Any], total: int,
                       late: int) -> dict[str, dict[str, int]]:

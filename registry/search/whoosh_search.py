@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import heapq
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from whoosh.collectors import TopCollector
 from whoosh.query import And, Not, Or, Phrase, Query, Term
 from whoosh.searching import Searcher
 
@@ -27,6 +30,21 @@ OVERDUE = "resultats_en_retard"
 SORT_FIELDS = {"date_maj": ("date_maj", True), "date_debut": ("date_debut", True), "cout": ("cout", True)}
 
 
+class _Recording(TopCollector):
+    """The top N by score, and every matching document on the way: one pass instead of two."""
+
+    def __init__(self, limit: int, allowed: frozenset[int] | None) -> None:
+        super().__init__(limit=limit, usequality=False)  # no block skipping: every match is seen
+        self.seen: set[int] = set()
+        self.allowed = allowed  # only these may be in the top N (the facet filters); all are recorded
+
+    def _collect(self, global_docnum: int, score: float) -> float:
+        self.seen.add(global_docnum)
+        if self.allowed is not None and global_docnum not in self.allowed:
+            return 0
+        return super()._collect(global_docnum, score)
+
+
 @dataclass
 class _Cache:
     """What does not change until the index does: posting sets of every facet value, sort columns."""
@@ -35,6 +53,7 @@ class _Cache:
     postings: dict[str, dict[str, frozenset[int]]]
     due: list[tuple[str, frozenset[int]]]
     unpublished: frozenset[int]
+    sort_keys: dict[str, list[Any]]
 
 
 class WhooshSearch:
@@ -92,7 +111,8 @@ class WhooshSearch:
                for t in reader.lexicon("results_due")]
         unpublished = frozenset(reader.postings("results_published", b"non").all_ids()) & live \
             if b"non" in set(reader.lexicon("results_published")) else frozenset()
-        self._local.cache = _Cache(live, postings, due, unpublished)
+        sort_keys = {field: list(reader.column_reader(field)) for field, _ in SORT_FIELDS.values()}
+        self._local.cache = _Cache(live, postings, due, unpublished, sort_keys)
         return self._local.cache
 
     # ---------------------------------------------------------------- query
@@ -139,19 +159,28 @@ class WhooshSearch:
         cache = self._cache(s)
         parsed = parse(req.text)
         query = None if parsed.empty else self.to_query(parsed)
-        if not parsed.empty and query is None:  # only stop words: nothing to look for
-            matched: frozenset[int] = frozenset()
-        else:
-            matched = cache.all if query is None else frozenset(s.search(query, limit=None, scored=False).docs())
         chosen = {name: frozenset().union(*[self._value_sets(cache, name).get(v, frozenset()) for v in values])
                   for name, values in req.filters.items() if name in self.facets and values}
+        top: list[tuple[int, float]] | None = None
+        if not parsed.empty and query is None:  # only stop words: nothing to look for
+            matched: frozenset[int] = frozenset()
+        elif query is None:
+            matched = cache.all
+        elif req.sort == "pertinence":  # one scored pass gives the matches and the top N
+            allowed = frozenset.intersection(*chosen.values()) if chosen else None
+            collector = _Recording(req.offset + req.limit, allowed)
+            s.search_with_collector(query, collector)
+            matched = frozenset(collector.seen)
+            top = [(hit.docnum, hit.score or 0.0) for hit in collector.results()][req.offset:]
+        else:
+            matched = frozenset(s.search(query, limit=None, scored=False).docs())
         final = matched.intersection(*chosen.values()) if chosen else matched
         facets = {}
         for name in self.facets:
             others = [docs for other, docs in chosen.items() if other != name]
             base = matched.intersection(*others) if others else matched
             facets[name] = self._counts(base, self._value_sets(cache, name))
-        hits = self._hits(s, query, final, req)
+        hits = self._hits(s, query, final, req, top)
         suggestion = self._suggest(s, parsed) if len(final) < 3 and not parsed.empty else None
         return Results(len(final), hits, facets, suggestion, req)
 
@@ -162,12 +191,14 @@ class WhooshSearch:
             found = s.search(query, limit=end, filter=set(final))
             return [(hit.docnum, hit.score or 0.0) for hit in found][req.offset:end]
         field, reverse = SORT_FIELDS.get(req.sort, ("date_maj", True))
-        column = s.reader().column_reader(field)
-        ordered = sorted(final, key=lambda d: (column[d], -d), reverse=reverse)
+        keys = self._cache(s).sort_keys[field]
+        pick = heapq.nlargest if reverse else heapq.nsmallest
+        ordered = pick(end, final, key=lambda d: (keys[d], -d))
         return [(d, 0.0) for d in ordered[req.offset:end]]
 
-    def _hits(self, s: Searcher, query: Query | None, final: frozenset[int], req: SearchRequest) -> list[Hit]:
-        page = self._page(s, query, final, req) if final else []
+    def _hits(self, s: Searcher, query: Query | None, final: frozenset[int], req: SearchRequest,
+              top: list[tuple[int, float]] | None) -> list[Hit]:
+        page = top if top is not None else self._page(s, query, final, req) if final else []
         terms = {t for _, t in query.iter_all_terms() if isinstance(t, str)} if query is not None else set()
         terms |= {t.decode() for _, t in query.iter_all_terms() if isinstance(t, bytes)} if query else set()
         hits = []
