@@ -132,10 +132,7 @@ def test_sorts_snippets_and_suggestions(corpus: Registry) -> None:
     [hit] = results.hits
     assert "<mark>" in hit.snippet and "air" in hit.snippet
     suggestion = search_index.search(corpus, OPERATOR, search_index.request("capteurs deposs")).suggestion
-    if corpus.settings.search_backend == "whoosh":
-        assert suggestion == "capteurs deposes"  # the index's own words, accents folded
-    else:
-        assert suggestion is None  # not built for PostgreSQL yet (docs/search.md)
+    assert suggestion == "capteurs deposes"  # the index's own words, accents folded
     by_cost = search_index.search(corpus, OPERATOR, search_index.request("", sort="cout", limit=100))
     assert len(by_cost.hits) == len(CORPUS)
     with pytest.raises(search_index.InvalidSearch, match="Tri inconnu"):
@@ -182,3 +179,25 @@ def test_analyzer_makes_french_word_forms_meet() -> None:
 def test_the_index_is_in_step_after_each_write(corpus: Registry) -> None:
     assert search.pending(corpus) == []
     assert search.check(corpus) == (set(), set(), set())
+
+
+HOSTILE = ["*e*", '"unbalanced', "OR", "-", "title:capteur", "(((", "x" * 10_000, "\x00", "'; DROP TABLE",
+           "<script>alert(1)</script>", "[TO *]", "capteur~2", "%", "\\", "é" * 3000]
+
+
+def test_hostile_queries_on_the_page_the_api_and_the_command_line(corpus: Registry) -> None:
+    from click.testing import CliRunner
+
+    from registry.cli import cli
+    from web.app import create_app
+
+    client = create_app(corpus, dev=True).test_client()
+    env = {"REGISTRY_HOME": str(corpus.settings.home), "REGISTRY_DATABASE_URL": corpus.settings.database_url,
+           "REGISTRY_SEARCH_BACKEND": corpus.settings.search_backend}
+    for query in HOSTILE:
+        page = client.get("/", query_string={"q": query})
+        assert page.status_code == 200 and "<script>alert" not in page.get_data(as_text=True), query
+        api = client.get("/api/search", query_string={"q": query})
+        assert api.status_code == 200 and api.is_json, query
+        out = CliRunner().invoke(cli, ["search", query, "--format", "json"], env=env, catch_exceptions=False)
+        assert out.exit_code == 0, (query, out.output)

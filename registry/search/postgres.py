@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -25,7 +26,7 @@ from registry.search.documents import Doc
 from registry.search.fields import NO, YES, facet_names
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.query import Clause, ParsedQuery, parse
-from registry.search.whoosh_index import IndexBusy, analyzer
+from registry.search.whoosh_index import IndexBusy, analyzer, fold
 from registry.standard import Standard
 
 LOCK_KEY = 7_246_031  # the writers' advisory lock (released with the transaction, or the session's death)
@@ -44,10 +45,27 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS search_documents_facets ON search_documents USING gin (facet_values)",
     "CREATE INDEX IF NOT EXISTS search_documents_date_maj ON search_documents (date_maj DESC, id)",
     "CREATE TABLE IF NOT EXISTS search_meta (id integer PRIMARY KEY, version bigint NOT NULL)",
+    # the index's own words, accents folded, not stemmed: for "did you mean"
+    "CREATE TABLE IF NOT EXISTS search_words (word text PRIMARY KEY, head text NOT NULL, size integer NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS search_words_head ON search_words (head, size)",
     "INSERT INTO search_meta VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
 )
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
+
+
+WORDS = re.compile(r"\w+")
+
+
+def distance(a: str, b: str) -> int:
+    """Levenshtein distance."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
 
 
 def quote(word: str) -> str:
@@ -128,7 +146,14 @@ class PostgresSearch:
             self._upsert(conn, batch)
         return count
 
+    def _words(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        words = {w for r in rows for w in WORDS.findall(fold(f"{r['t']} {r['x']}")) if 3 <= len(w) <= 40}
+        if words:
+            conn.execute(text("INSERT INTO search_words VALUES (:w, :h, :n) ON CONFLICT (word) DO NOTHING"),
+                         [{"w": w, "h": w[:2], "n": len(w)} for w in sorted(words)])
+
     def _upsert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        self._words(conn, rows)
         columns = ("content_hash", "intitule", "nom_porteur", "date_maj", "date_debut", "cout", "results_due",
                    "results_published", "facet_values", "tsv")
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
@@ -146,6 +171,7 @@ class PostgresSearch:
         conn = self._conn()
         conn.execute(text("DELETE FROM search_documents"))
         conn.execute(text("DELETE FROM search_texts"))
+        conn.execute(text("DELETE FROM search_words"))
         return self._write(d for d in docs if not isinstance(d, str))
 
     # ---------------------------------------------------------------- query
@@ -202,7 +228,24 @@ class PostgresSearch:
                         self._counts.popitem(last=False)
             total, facets = cached
             hits = self._hits(conn, req, clause, params, query) if total else []
-        return Results(total, hits, facets, None, req)
+            suggestion = self._suggest(conn, parsed) if total < 3 and not parsed.empty else None
+        return Results(total, hits, facets, suggestion, req)
+
+    def _suggest(self, conn: Connection, parsed: ParsedQuery) -> str | None:
+        """For each query word found in no record, the closest word of the index (edit distance 2 at most)."""
+        text_out, changed = parsed.text, False
+        for word in dict.fromkeys(parsed.words()):
+            query = self._clause(Clause((word,)))
+            if not query or conn.scalar(text("SELECT EXISTS (SELECT 1 FROM search_documents WHERE "
+                                             "tsv @@ CAST(:q AS tsquery))"), {"q": query}):
+                continue
+            folded = fold(word)
+            options = conn.scalars(text("SELECT word FROM search_words WHERE head = :h AND size BETWEEN :a AND :b"),
+                                   {"h": folded[:2], "a": len(folded) - 2, "b": len(folded) + 2}).all()
+            scored = sorted((distance(folded, o), o) for o in options if o != folded)
+            if scored and scored[0][0] <= 2:
+                text_out, changed = text_out.replace(word, scored[0][1]), True
+        return text_out if changed else None
 
     def _count(self, conn: Connection, req: SearchRequest, clause: str, text_where: list[str],
                params: dict[str, Any]) -> tuple[int, dict[str, dict[str, int]]]:
