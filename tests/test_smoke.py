@@ -151,3 +151,19 @@ def test_english_on_request(tmp_path: Path) -> None:
 def test_the_web_and_harvest_commands_come_by_entry_point() -> None:
     names = {c.name for c in all_commands()}
     assert {"serve", "demo"} <= names
+
+
+def test_an_internal_error_answers_in_french(demo_app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry.actions import experiences as actions
+
+    def broken(*_args: object, **_kw: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(actions, "listing", broken)
+    monkeypatch.setattr(actions, "get", broken)
+    client = demo_app.test_client()
+    api = client.get("/api/experiences")
+    assert api.status_code == 500 and api.get_json()["error"]["message"] == "Erreur interne du registre."
+    page = client.get(f"/experiences/{DEMO_ID}")
+    assert page.status_code == 500 and "Erreur interne du registre." in page.get_data(as_text=True)
+    assert "boom" not in page.get_data(as_text=True) and "Traceback" not in page.get_data(as_text=True)

@@ -44,3 +44,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(Forbidden)
     def forbidden(exc: Forbidden) -> tuple[object, int]:
         return _answer(403, str(exc))
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception) -> tuple[object, int]:
+        """A bug: logged with its traceback, answered in French (never Flask's English default page)."""
+        if isinstance(exc, HTTPException):
+            return _answer(exc.code or 500)
+        app.logger.exception("erreur interne sur %s", request.path)
+        return _answer(500)
