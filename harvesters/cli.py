@@ -11,6 +11,7 @@ import click
 
 from registry.actions import Forbidden
 from registry.actions import harvest as actions
+from registry.actions import index as search_index
 from registry.cli.common import EXIT_INVALID, home_option, operator, registry, table
 from registry.cli.i18n import tr
 
@@ -271,6 +272,7 @@ def worker(once: bool, interval: float, home: str | None) -> None:
             except actions.HarvestError:
                 continue  # another worker has it, or it was just disabled
             click.echo(f"{src.name} : n° {view.id} {STATUS[view.status][_en()]} — {_counts(view.counts)}")
+        search_index.background_round(reg, caller)  # the search index and the downloads follow the database
         if once:
             return
         time.sleep(interval)

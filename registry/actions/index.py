@@ -17,8 +17,8 @@ from registry.store import Registry
 
 log = logging.getLogger(__name__)
 MAX_LIMIT = 1000
-__all__ = ["NONE", "SORTS", "InvalidSearch", "Results", "SearchRequest", "after_write", "facet_fields", "rebuild",
-           "request", "search", "similar", "sync", "verify"]
+__all__ = ["NONE", "SORTS", "InvalidSearch", "Results", "SearchRequest", "after_write", "background_round",
+           "facet_fields", "rebuild", "request", "search", "similar", "sync", "verify"]
 
 
 class InvalidSearch(ValueError):
@@ -41,6 +41,14 @@ def sync(registry: Registry, caller: Caller) -> int:
 def rebuild(registry: Registry, caller: Caller) -> int:
     check(caller, Permission.REINDEX)
     return backend.rebuild(registry)
+
+
+def background_round(registry: Registry, caller: Caller) -> None:
+    """One round of the background work (search index, bulk downloads): what `registry worker` runs."""
+    from registry.jobs import run_once
+
+    check(caller, Permission.REINDEX)
+    run_once(registry)
 
 
 def verify(registry: Registry, caller: Caller) -> tuple[set[str], set[str], set[str]]:
