@@ -120,7 +120,7 @@ def test_in_a_real_browser(live_url: str, tmp_path: Path) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
         try:
-            page = browser.new_page()
+            page = browser.new_page(locale="fr-FR")  # Chromium sends en-US otherwise
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto(live_url + "/")
             assert page.locator("h1").inner_text() == "Retours d'expérience"

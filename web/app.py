@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
+from flask_babel import Babel
 
 from registry.config import load_settings
 from registry.serialize.labels import facet_label, facet_title
@@ -37,6 +38,14 @@ def create_app(registry: Registry | None = None, *, dev: bool = False, **setting
     reg = registry or Registry(load_settings(**settings))
     app.config["REGISTRY"] = reg
     app.config["SECRET_KEY"] = reg.settings.secret_key or _dev_key(reg.settings.home, dev)
+    # Flask-Babel: French msgids in templates and code (`_("…")`), English in web/translations/en. Two
+    # catalogues (domains) in the same folder: `messages` (pages, design) and `publish` (accounts, publishing,
+    # admin), so that each half of the site keeps its own .po file.
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "fr")
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Paris")
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations;translations")
+    app.config.setdefault("BABEL_DOMAIN", "messages;publish")
+    Babel(app, locale_selector=_locale)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     opendata.register(app)  # CKAN API, DCAT, REST v1, downloads (web/opendata)
@@ -64,8 +73,19 @@ def _dev_key(home: Path, dev: bool) -> str:
 
 
 def _lang() -> None:
-    wanted = request.args.get("lang") or request.cookies.get("lang") or "fr"
-    g.lang = wanted if wanted in LANGS else "fr"
+    """The language of this request: ?lang=, then the cookie, then the browser's Accept-Language, else French."""
+    for wanted in (request.args.get("lang"), request.cookies.get("lang")):
+        if wanted in LANGS:
+            g.lang = wanted
+            return
+    g.lang = request.accept_languages.best_match(LANGS) or "fr"
+
+
+def _locale() -> str:
+    """Flask-Babel's locale selector: the language chosen by `_lang` (same order everywhere)."""
+    if "lang" not in g:
+        _lang()
+    return str(g.lang)
 
 
 def _headers(resp: Response) -> Response:
