@@ -145,3 +145,4 @@ def make_engine(url: str) -> Engine:
 
 
 from registry import harvest_db  # noqa: E402,F401
+from registry import accounts_db  # noqa: E402,F401
