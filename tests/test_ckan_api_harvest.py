@@ -11,8 +11,10 @@ ports (CKAN_PEER_BASE, default /tmp/ckan-peer-opendata; 5075, 5453, 6400) so as 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,8 +44,19 @@ def tool(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def peer() -> ckanapi.RemoteCKAN:
+def peer() -> Iterator[ckanapi.RemoteCKAN]:
+    """The peer, ours alone while the tests run: an exclusive lock next to its base keeps out another run of
+    these tests (another worker, another session) that would clean it under our feet."""
     assert TOOL.exists(), f"{TOOL} is missing"
+    with Path(ENV["CKAN_PEER_BASE"] + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield _start()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _start() -> ckanapi.RemoteCKAN:
     started = tool("start")
     if started.returncode != 0:
         pytest.fail(f"the CKAN peer did not start:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}")
@@ -104,12 +117,21 @@ def _harvested(ckan: ckanapi.RemoteCKAN, org: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_ckan_harvester_imports_every_experience_then_follows_changes(peer: ckanapi.RemoteCKAN,
-                                                                      live: tuple[Registry, LiveServer]) -> None:
+def test_a_real_ckan_harvests_the_registry_through_its_ckan_api_and_its_dcat_catalogue(
+        peer: ckanapi.RemoteCKAN, live: tuple[Registry, LiveServer]) -> None:
+    """One test, so that both harvests share one worker and one peer (pytest 9 ignores xdist_group: the
+    suffix pytest-xdist 3.8 writes to `item._nodeid` is no longer read)."""
+    dcat_rdf_harvester_walks_every_page_of_the_catalogue(peer, live)
+    ckan_harvester_imports_every_experience_then_follows_changes(peer, live)
+
+
+def ckan_harvester_imports_every_experience_then_follows_changes(peer: ckanapi.RemoteCKAN,
+                                                                 live: tuple[Registry, LiveServer]) -> None:
     reg, server = live
     org = _org(peer, "registre-par-api-ckan")
-    _source(peer, "registre-api-ckan", server.url + "/", "ckan", org)
-    out = _harvest("registre-api-ckan")
+    name = f"registre-api-ckan-{uuid.uuid4().hex[:8]}"  # a name never used before on this peer
+    _source(peer, name, server.url + "/", "ckan", org)
+    out = _harvest(name)
     assert f'"added": {ALL}' in out, out[-3000:]
     ours = _ours(reg, server.url)
     got = {d["name"]: d for d in _harvested(peer, org)}
@@ -126,17 +148,18 @@ def test_ckan_harvester_imports_every_experience_then_follows_changes(peer: ckan
     # the second run asks only for what changed: fq=metadata_modified:[<last run>Z TO *]
     changed = {**example(PARIS), **HOSTILE, "intitule": "Capteurs de qualité de l'air, deuxième version"}
     assert experiences.publish_upload(reg, Caller.operator("upload"), csv_bytes([changed]), "v2.csv").accepted
-    out = _harvest("registre-api-ckan")
+    out = _harvest(name)
     assert '"updated": 1' in out, out[-3000:]
     assert peer.action.package_show(id=PARIS)["title"] == "Capteurs de qualité de l'air, deuxième version"
 
 
-def test_dcat_rdf_harvester_walks_every_page_of_the_catalogue(peer: ckanapi.RemoteCKAN,
-                                                             live: tuple[Registry, LiveServer]) -> None:
+def dcat_rdf_harvester_walks_every_page_of_the_catalogue(peer: ckanapi.RemoteCKAN,
+                                                        live: tuple[Registry, LiveServer]) -> None:
     reg, server = live
     org = _org(peer, "registre-par-dcat")
-    _source(peer, "registre-dcat", server.url + "/catalog.ttl?page_size=10", "dcat_rdf", org)  # 5 pages
-    out = _harvest("registre-dcat")
+    name = f"registre-dcat-{uuid.uuid4().hex[:8]}"
+    _source(peer, name, server.url + "/catalog.ttl?page_size=10", "dcat_rdf", org)  # 5 pages
+    out = _harvest(name)
     assert f'"added": {ALL}' in out, out[-3000:]
     ours = {f"{d['url']}#dataset": d for d in _ours(reg, server.url).values()}
     got = {next(e["value"] for e in d["extras"] if e["key"] == "uri"): d for d in _harvested(peer, org)}
