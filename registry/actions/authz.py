@@ -21,6 +21,8 @@ class Permission(StrEnum):
     WITHDRAW = "withdraw"
     REINDEX = "reindex"
     HARVEST = "harvest"  # manage harvest sources and run them: the operator only
+    MANAGE_ACCOUNTS = "manage_accounts"  # users, organisations, registry admins: the operator (registry admins)
+    MANAGE_MEMBERS = "manage_members"  # approve the members of an organisation: its organisation admins
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Caller:
     actor: str | None = None
     roles: frozenset[Role] = frozenset()
     organisations: frozenset[str] = field(default_factory=frozenset)  # SIRENs, for publishers and harvesters
+    admin_of: frozenset[str] = field(default_factory=frozenset)  # SIRENs whose members this publisher manages
 
     @classmethod
     def operator(cls, channel: Channel = "cli", actor: str | None = None) -> Caller:
@@ -50,6 +53,8 @@ _MESSAGES = {
     Permission.WITHDRAW: "Vous ne pouvez pas retirer une expérience de cette organisation (SIREN {siren}).",
     Permission.REINDEX: "Seul l'exploitant du registre peut reconstruire l'index.",
     Permission.HARVEST: "Seul l'exploitant du registre peut gérer et lancer les moissonnages.",
+    Permission.MANAGE_ACCOUNTS: "Seul un administrateur du registre peut gérer les comptes.",
+    Permission.MANAGE_MEMBERS: "Seul un administrateur de l'organisation (SIREN {siren}) peut gérer ses membres.",
 }
 
 
@@ -59,6 +64,8 @@ def allowed(caller: Caller, permission: Permission, siren: str | None = None) ->
     if permission in (Permission.PUBLISH, Permission.WITHDRAW) and siren is not None:
         writers = {Role.PUBLISHER, Role.HARVESTER}  # a harvester withdraws what its source no longer publishes
         return bool(writers & caller.roles) and siren in caller.organisations
+    if permission is Permission.MANAGE_MEMBERS and siren is not None:
+        return Role.PUBLISHER in caller.roles and siren in caller.admin_of
     return False
 
 
