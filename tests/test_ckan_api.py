@@ -74,7 +74,7 @@ def test_package_show_is_a_complete_ckan_dataset(ckan: ckanapi.RemoteCKAN, ckan_
         assert {t["name"] for t in ds["tags"]} and all(t["name"].replace(" ", "").replace("-", "").replace(".", "")
                                                        .replace("_", "").isalnum() for t in ds["tags"])
         formats = [r["format"] for r in ds["resources"]]
-        assert formats == ["JSON", "CSV", "HTML"]
+        assert formats == ["JSON", "CSV", "JSON", "HTML"]
         for res in ds["resources"]:
             for key in ("id", "name", "description", "format", "mimetype", "url", "created", "last_modified"):
                 assert res[key], key

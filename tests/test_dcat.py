@@ -60,7 +60,7 @@ def test_each_dataset_carries_what_harvesters_read(web: FlaskClient) -> None:
         assert g.value(ds, prop) is not None, prop
     assert g.value(ds, DCTERMS.spatial) == URIRef("http://id.insee.fr/geo/commune/31555")
     dists = list(g.objects(ds, DCAT.distribution))
-    assert len(dists) == 2
+    assert len(dists) == 3
     for dist in dists:
         assert g.value(dist, DCAT.downloadURL) and g.value(dist, DCAT.mediaType) and g.value(dist, DCTERMS.conformsTo)
     medias = {str(g.value(d, DCAT.mediaType)) for d in dists}

@@ -11,6 +11,8 @@ import json
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,3 +218,22 @@ def test_schema_org_json_cannot_close_its_script_element(demo: Registry) -> None
     text = script_json(dataset_ld(view, "http://127.0.0.1:5000"))
     assert "</script" not in text and "<" not in text
     assert json.loads(text)["name"] == HOSTILE["intitule"]
+
+
+def test_one_experience_as_a_data_package_of_every_table(tmp_path: Path) -> None:
+    """What the project's own CKAN harvester reads from another registry: valid for frictionless, all tables."""
+    for _reg, live in serve(None, tmp_path / "instance"):
+        url = f"{live.url}/opendata/experiences/{DEMO_ID}/datapackage.json"
+        frictionless = Path(sys.executable).with_name("frictionless")
+        proc = subprocess.run([str(frictionless), "validate", url], capture_output=True, text=True, timeout=300,
+                              cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            package = json.loads(resp.read())
+        assert [r["name"] for r in package["resources"]] == ["experiences", "indicateurs", "enseignements",
+                                                            "acteurs", "documents"]
+        with urllib.request.urlopen(package["resources"][1]["path"], timeout=30) as resp:
+            rows = list(csv.DictReader(io.StringIO(resp.read().decode("utf-8"), newline="")))
+        assert rows and {r["id_experience"] for r in rows} == {DEMO_ID}
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"{live.url}/opendata/experiences/{DEMO_ID}/nope.csv", timeout=30)

@@ -345,6 +345,11 @@ def bulk_files(registry: Registry, caller: Caller) -> dict[str, BulkFile]:
     return bulk.files(registry)
 
 
+def table_names() -> list[str]:
+    """The standard's tables, main first."""
+    return list(get_standard().tables)
+
+
 def filter_fields() -> list[str]:
     """The site search's filters: the enum fields of the main table (from the standard), and `siren_porteur`."""
     return [f.name for f in get_standard().main.fields if f.codes] + ["siren_porteur"]
@@ -387,6 +392,26 @@ def search(registry: Registry, caller: Caller, text: str, filters: dict[str, str
     return total, views, counts
 
 
-__all__ = ["BulkFile", "CatalogError", "FacetItem", "SearchRequest", "SearchResult", "all_views", "bulk_files",
-           "filter_fields", "last_modified", "organization_list", "organization_show", "package_list", "package_search",
-           "package_show", "packages", "parse_query", "parse_sort", "revision", "search", "site_filter"]
+__all__ = [
+    "BulkFile",
+    "CatalogError",
+    "FacetItem",
+    "SearchRequest",
+    "SearchResult",
+    "all_views",
+    "bulk_files",
+    "filter_fields",
+    "last_modified",
+    "organization_list",
+    "organization_show",
+    "package_list",
+    "package_search",
+    "package_show",
+    "packages",
+    "parse_query",
+    "parse_sort",
+    "revision",
+    "search",
+    "site_filter",
+    "table_names",
+]

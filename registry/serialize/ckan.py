@@ -36,7 +36,9 @@ def urls(base: str, exp_id: str) -> dict[str, str]:
     """Where an experience lives, for every format (one place, so that every output names the same URLs)."""
     b = base.rstrip("/")
     return {"page": f"{b}/experiences/{exp_id}", "json": f"{b}/api/v1/experiences/{exp_id}",
-            "csv": f"{b}/opendata/experiences/{exp_id}.csv", "dataset": f"{b}/experiences/{exp_id}#dataset"}
+            "csv": f"{b}/opendata/experiences/{exp_id}.csv", "dataset": f"{b}/experiences/{exp_id}#dataset",
+            "datapackage": f"{b}/opendata/experiences/{exp_id}/datapackage.json",
+            "tables": f"{b}/opendata/experiences/{exp_id}/"}
 
 
 def organization_dict(org: OrganisationInfo, base: str) -> dict[str, Any]:
@@ -61,6 +63,9 @@ def _resources(view: ExperienceView, base: str) -> list[dict[str, Any]]:
          "JSON", "application/json", u["json"]),
         ("csv", "Fiche au format du standard (CSV)", "La ligne de l'expérience dans la table « experiences » du "
          "standard.", "CSV", "text/csv", u["csv"]),
+        ("datapackage", "Data Package de l'expérience (toutes les tables)", "Les lignes de l'expérience dans "
+         "chaque table du standard (expériences, indicateurs, enseignements, acteurs, documents), décrites par le "
+         "datapackage.json du standard.", "JSON", "application/json", u["datapackage"]),
         ("page", "Page de l'expérience", "La fiche lisible, avec son historique.", "HTML", "text/html", u["page"]),
     ]
     return [{

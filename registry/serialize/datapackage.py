@@ -39,6 +39,19 @@ def experience_csv(view: ExperienceView, table: str = MAIN_RESOURCE) -> str:
     return csv_line(spec) + "".join(csv_line(spec, r) for r in rows)
 
 
+def experience_package(view: ExperienceView, base: str) -> dict[str, Any]:
+    """One experience as a Data Package of the standard: one remote CSV per table (its rows only)."""
+    from registry.serialize.ckan import urls
+
+    std = get_standard()
+    package = {k: v for k, v in std.package.items() if k != "resources"}
+    package["name"] = f"{std.package['name']}-{view.id}"
+    package["resources"] = [{**{k: v for k, v in res.items() if k not in ("path", "schema")},
+                             "path": f"{urls(base, view.id)['tables']}{res['name']}.csv", "schema": res["schema"]}
+                            for res in std.package["resources"]]
+    return package
+
+
 class TableWriter:
     """Writes one table's CSV to a binary stream, counting rows and hashing bytes as they go."""
 

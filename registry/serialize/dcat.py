@@ -178,7 +178,9 @@ def add_dataset(g: Graph, view: ExperienceView, base: str) -> URIRef:
             ("json", "Fiche complète (JSON)", "JSON", "application/json",
              "L'expérience et ses tables filles, avec ce que le registre en dérive."),
             ("csv", "Fiche au format du standard (CSV)", "CSV", "text/csv",
-             "La ligne de l'expérience dans la table « experiences » du standard.")):
+             "La ligne de l'expérience dans la table « experiences » du standard."),
+            ("datapackage", "Data Package de l'expérience (toutes les tables)", "JSON", "application/json",
+             "Les lignes de l'expérience dans chaque table du standard, décrites par son datapackage.json.")):
         dist = URIRef(f"{u['dataset'].split('#')[0]}#{key}")
         fmt, media = _media(g, ext, mime)
         g.add((dist, RDF.type, DCAT.Distribution))

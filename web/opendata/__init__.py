@@ -11,8 +11,8 @@ from flask import Blueprint, Flask, Response, abort, render_template, request, s
 
 from registry.actions import catalog, experiences
 from registry.actions.catalog import CatalogError
-from registry.queries import NotFound
-from registry.serialize import atom_feed, experience_csv, sitemap_index, sitemap_xml
+from registry.queries import ExperienceView, NotFound
+from registry.serialize import atom_feed, experience_csv, experience_package, sitemap_index, sitemap_xml
 from web.context import caller, int_arg, registry
 
 bp = Blueprint("opendata", __name__)
@@ -67,6 +67,30 @@ def experience(exp_id: str) -> Response:
         abort(404)
     return Response(experience_csv(view), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename={view.id}.csv"})
+
+
+def _published(exp_id: str) -> ExperienceView:
+    try:
+        view = experiences.get(registry(), caller(), exp_id)
+    except NotFound:
+        abort(404)
+    if view.status != "published":
+        abort(404)
+    return view
+
+
+@bp.get("/opendata/experiences/<exp_id>/datapackage.json")
+def experience_datapackage(exp_id: str) -> dict[str, object]:
+    return experience_package(_published(exp_id), registry().settings.base_url)
+
+
+@bp.get("/opendata/experiences/<exp_id>/<table>.csv")
+def experience_table(exp_id: str, table: str) -> Response:
+    if table not in catalog.table_names():
+        abort(404)
+    view = _published(exp_id)
+    return Response(experience_csv(view, table), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f"attachment; filename={view.id}-{table}.csv"})
 
 
 @bp.get("/feeds/experiences.atom")
