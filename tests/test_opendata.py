@@ -237,3 +237,21 @@ def test_one_experience_as_a_data_package_of_every_table(tmp_path: Path) -> None
         assert rows and {r["id_experience"] for r in rows} == {DEMO_ID}
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"{live.url}/opendata/experiences/{DEMO_ID}/nope.csv", timeout=30)
+
+
+def test_a_large_sitemap_becomes_an_index_of_pages(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import web.opendata
+
+    monkeypatch.setattr(web.opendata, "SITEMAP_SIZE", 10)
+    ns = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+    index = ET.fromstring(client.get("/sitemap.xml").data)
+    assert index.tag == f"{ns}sitemapindex"
+    pages = [e.text for e in index.iter(f"{ns}loc")]
+    assert len(pages) == -(-(DEMO_COUNT + 1) // 10)
+    seen = []
+    for url in pages:
+        page = ET.fromstring(client.get(url.replace("http://localhost", "")).data)
+        seen += [e.text for e in page.iter(f"{ns}loc") if "/experiences/" in e.text]
+    assert len(seen) == len(set(seen)) == DEMO_COUNT + 1
+    assert client.get(f"/sitemaps/{len(pages) + 1}.xml").status_code == 404
+    assert client.get("/sitemaps/0.xml").status_code == 404
