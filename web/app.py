@@ -17,7 +17,7 @@ from registry.config import load_settings
 from registry.serialize.labels import facet_label, facet_title
 from registry.standard import MAIN_RESOURCE, get_standard
 from registry.store import Registry
-from web import api, errors, opendata, pages
+from web import accounts, admin, api, errors, opendata, pages, publish
 from web.i18n import LANGS
 
 SECURITY_HEADERS = {
@@ -49,6 +49,9 @@ def create_app(registry: Registry | None = None, *, dev: bool = False, **setting
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     opendata.register(app)  # CKAN API, DCAT, REST v1, downloads (web/opendata)
+    accounts.register(app)  # accounts, sessions, CSRF, login rate limit (web/accounts)
+    app.register_blueprint(publish.bp)
+    app.register_blueprint(admin.bp)
     errors.register(app)
     app.before_request(_lang)
     app.after_request(_headers)
