@@ -195,7 +195,7 @@ def test_hostile_queries_on_the_page_the_api_and_the_command_line(corpus: Regist
     env = {"REGISTRY_HOME": str(corpus.settings.home), "REGISTRY_DATABASE_URL": corpus.settings.database_url,
            "REGISTRY_SEARCH_BACKEND": corpus.settings.search_backend}
     for query in HOSTILE:
-        page = client.get("/", query_string={"q": query})
+        page = client.get("/", query_string={"q": query}, follow_redirects=True)  # / sends a search to /recherche
         assert page.status_code == 200 and "<script>alert" not in page.get_data(as_text=True), query
         api = client.get("/api/search", query_string={"q": query})
         assert api.status_code == 200 and api.is_json, query

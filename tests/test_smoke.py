@@ -47,7 +47,8 @@ def client(demo_app: Flask) -> FlaskClient:
 # below, so that every new route is smoke-tested too.
 SAMPLES = {"exp_id": DEMO_ID, "name": "status_show", "siren": DEMO_ID[:9], "number": "1", "old": "1", "new": "1",
            "fmt": "ttl", "table": "experiences", "filename": "site.css", "rest": "inconnu",
-           "download": "experiences.csv"}
+           "download": "experiences.csv", "chart": "resultats_par_domaine",
+           "schema_file": "experiences/schema.json"}
 CATCH_ALL = ("rest",)  # parameters of catch-all routes: their sample must answer a 404 in the API's format
 
 
@@ -100,7 +101,7 @@ def test_search_api_without_a_filter_and_with_each_facet_value(client: FlaskClie
         if spec is None or not spec.is_list:  # single-valued facets partition the registry
             assert sum(counts.values()) == 43, name
         for code in (spec.codes or ()) if spec else ():  # every code of the standard has its page
-            page = client.get(f"/?{name}={code}")
+            page = client.get(f"/recherche?{name}={code}")
             assert page.status_code == 200 and "None" not in page.get_data(as_text=True)
 
 

@@ -41,22 +41,22 @@ def client(app: Flask) -> FlaskClient:
 
 
 def test_index_lists_experiences_with_labels_from_the_schema(client: FlaskClient) -> None:
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/recherche").get_data(as_text=True)
     assert "4 expériences, succès comme échecs." in page
     assert "Mobilité et stationnement" in page  # a label read from the schema, not the code
     assert '<html lang="fr">' in page
 
 
 def test_search_without_javascript(client: FlaskClient) -> None:
-    page = client.get("/?q=éclairages").get_data(as_text=True)
+    page = client.get("/recherche?q=éclairages").get_data(as_text=True)
     assert "1 expérience, succès" in page and "Éclairage public à la demande" in page
-    page = client.get("/?statut=abandonne").get_data(as_text=True)
+    page = client.get("/recherche?statut=abandonne").get_data(as_text=True)
     assert "1 expérience, succès" in page and "stationnement" in page and "retirer" in page
     data = client.get("/api/search?q=capteurs&statut=abandonne").get_json()
     statut = data["facets"]["statut"]
     assert data["count"] == 1 and statut["label"] == "Statut"
     assert {"value": "abandonne", "label": "Abandonné", "count": 1} in statut["values"]
-    assert client.get("/?q=" + "%22" * 3000 + "&statut=<script>").status_code == 200
+    assert client.get("/recherche?q=" + "%22" * 3000 + "&statut=<script>").status_code == 200
 
 
 def test_record_page_escapes_everything(client: FlaskClient) -> None:
@@ -122,7 +122,7 @@ def test_in_a_real_browser(live_url: str, tmp_path: Path) -> None:
         try:
             page = browser.new_page(locale="fr-FR")  # Chromium sends en-US otherwise
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto(live_url + "/")
+            page.goto(live_url + "/recherche")
             assert page.locator("h1").inner_text() == "Retours d'expérience"
             page.keyboard.press("Tab")
             assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
@@ -140,7 +140,7 @@ def test_in_a_real_browser(live_url: str, tmp_path: Path) -> None:
 
 
 def test_facets_combine_in_the_url_without_javascript(client: FlaskClient) -> None:
-    both = client.get("/?statut=abandonne&statut=termine")
+    both = client.get("/recherche?statut=abandonne&statut=termine")
     page = both.get_data(as_text=True)
     assert both.status_code == 200 and page.count('aria-current="true"') == 2
     import re
@@ -150,6 +150,6 @@ def test_facets_combine_in_the_url_without_javascript(client: FlaskClient) -> No
     one = client.get("/api/search?statut=abandonne").get_json()["count"]
     two = client.get("/api/search?statut=abandonne&statut=termine").get_json()["count"]
     assert two > one  # OR within a facet
-    assert "Non renseigné" in client.get("/").get_data(as_text=True)  # the empty bucket has a label
+    assert "Non renseigné" in client.get("/recherche").get_data(as_text=True)  # the empty bucket has a label
     bad = client.get("/api/search?sort=hasard")
     assert bad.status_code == 400 and "Tri inconnu" in bad.get_json()["error"]["message"]

@@ -1,35 +1,77 @@
-"""HTML pages. Each page renders the same data function that its JSON twin in web/api serves."""
+"""HTML pages for researchers. Each page renders the same data functions that its JSON twin in web/api serves.
+
+`/` is the home page; a search sent to `/` (the site's old address for it) is redirected to `/recherche`
+with the same parameters. Modules: `record` (an experience, its history and diffs), `figures` (statistics,
+results compliance, organisations, the standard), `formatting` (French formats for the templates).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+import json
 
-from registry.actions import experiences
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
 from registry.actions import index as search_index
-from registry.queries import NotFound
-from registry.serialize import experience_json
-from web.context import PAGE_SIZE, caller, registry, search_request
+from registry.actions import stats
+from registry.actions.index import MAX_LIMIT
+from registry.serialize import search_json
+from registry.serialize.stats import hits_csv
+from web.context import MAX_PAGE_NUMBER, PAGE_SIZE, caller, registry, search_request
+from web.pages import formatting
 
 bp = Blueprint("pages", __name__)
+formatting.register(bp)
+SEARCH_PARAMS = ("q", "sort", "page")
 
 
 @bp.get("/")
-def index() -> str:
+def index() -> object:
+    if any(k in request.args for k in SEARCH_PARAMS) or any(k in request.args for k in search_index.facet_fields()):
+        return redirect(url_for("pages.search", **request.args.to_dict(flat=False)), 302)
+    reg, who = registry(), caller()
+    statistics = stats.statistics(reg, who)
+    return render_template("index.html", figures=statistics.figures, domains=statistics.domains,
+                           latest=stats.latest(reg, who))
+
+
+@bp.get("/recherche")
+def search() -> object:
     req, page = search_request()
     results = search_index.search(registry(), caller(), req)
-    return render_template("index.html", q=req.text, filters=req.filters, results=results, page=page,
-                           size=PAGE_SIZE, facets=search_index.facet_fields(), sorts=search_index.SORTS, sort=req.sort)
+    last_page = max(1, -(-results.total // PAGE_SIZE))
+    out_of_range = page > 1 and not results.hits
+    status = 404 if out_of_range else 200
+    return render_template("pages/search.html", q=req.text, filters=req.filters, results=results, page=page,
+                           size=PAGE_SIZE, last_page=min(last_page, MAX_PAGE_NUMBER), out_of_range=out_of_range,
+                           facets=search_index.facet_fields(), sorts=search_index.SORTS, sort=req.sort), status
 
 
-@bp.get("/experiences/<exp_id>")
-def experience(exp_id: str) -> object:
-    try:
-        view = experiences.get(registry(), caller(), exp_id)
-        revisions = experiences.history(registry(), caller(), exp_id)
-    except NotFound:
-        abort(404)
-    data = experience_json(view)
-    if request.accept_mimetypes.best == "application/json":
-        return data
-    similar = search_index.similar(registry(), caller(), exp_id)
-    return render_template("experience.html", view=view, data=data, revisions=revisions, similar=similar)
+def _export_results() -> object:
+    req, _page = search_request(page_size=MAX_LIMIT)
+    return search_index.search(registry(), caller(), req)
+
+
+@bp.get("/recherche.csv")
+def search_csv() -> Response:
+    """The current search (its first 1,000 results) as CSV, codes and labels."""
+    results = _export_results()
+    body = "\ufeff" + hits_csv(results.hits, request.url_root, g.get("lang", "fr"))
+    return Response(body, content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="recherche.csv"'})
+
+
+@bp.get("/recherche.json")
+def search_export_json() -> Response:
+    """The current search (its first 1,000 results) as the registry's search JSON (the API's shape)."""
+    results = _export_results()
+    return Response(json.dumps(search_json(results, g.get("lang", "fr")), ensure_ascii=False),
+                    content_type="application/json; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="recherche.json"'})
+
+
+__all__ = ["_", "bp"]
+
+from web.pages import figures, record  # noqa: E402  (routes on bp)
+
+__all__ += ["figures", "record"]
