@@ -15,7 +15,7 @@ from typing import Any
 
 from registry.catalog_queries import OrganisationInfo, license_info, tags_of
 from registry.queries import ExperienceView
-from registry.standard import MAIN_RESOURCE, get_standard
+from registry.standard import get_standard
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
@@ -119,10 +119,6 @@ def dataset_dict(view: ExperienceView, base: str, org_title: str | None = None) 
         "extras": [{"key": k, "value": clean(v)} for k, v in extras.items()],
         "schema": {"name": std.package["name"], "version": std.version},
     }
-
-
-def record_main_fields() -> tuple[str, ...]:
-    return get_standard().table(MAIN_RESOURCE).field_names
 
 
 def license_dict() -> dict[str, Any]:

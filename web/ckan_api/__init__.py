@@ -17,7 +17,6 @@ from flask import Blueprint, Response, request
 from registry.actions import catalog
 from registry.actions.catalog import CatalogError, SearchRequest
 from registry.serialize import dataset_dict, license_dict, organization_dict
-from registry.serialize.ckan import ckan_time
 from web.context import caller, registry
 
 bp = Blueprint("ckan_api", __name__)
@@ -222,4 +221,4 @@ def version() -> dict[str, Any]:
     return {"version": 3}
 
 
-__all__ = ["ACTIONS", "bp", "ckan_time"]
+__all__ = ["ACTIONS", "bp"]
