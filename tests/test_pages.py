@@ -1,0 +1,92 @@
+"""The researchers' pages on the demo data: French formats, exports, out-of-range pages, escaping, statistics."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from registry.actions import Caller, experiences, stats
+from registry.config import load_settings
+from registry.paths import DEMO_DIR
+from registry.store import Registry
+
+DEMO_ID = "213105554-2020-001"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Flask]]:
+    from web.app import create_app
+
+    reg = Registry(load_settings(home=str(tmp_path_factory.mktemp("pages") / "instance")))
+    reg.migrate()
+    assert experiences.publish_file(reg, Caller.operator(), DEMO_DIR).accepted
+    yield reg, create_app(reg, dev=True)
+    reg.close()
+
+
+@pytest.fixture
+def client(demo: tuple[Registry, Flask]) -> FlaskClient:
+    return demo[1].test_client()
+
+
+def test_home_shows_key_figures_and_redirects_searches(client: FlaskClient, demo: tuple[Registry, Flask]) -> None:
+    figures = stats.key_figures(demo[0], Caller.anonymous())
+    assert figures.experiences == 43
+    page = client.get("/").get_data(as_text=True)
+    assert "expériences publiées" in page and "résultats en retard" in page and 'role="search"' in page
+    moved = client.get("/?q=eau&statut=abandonne")
+    assert moved.status_code == 302 and moved.headers["Location"].startswith("/recherche?")
+    assert "statut=abandonne" in moved.headers["Location"]
+
+
+def test_out_of_range_page_says_so(client: FlaskClient) -> None:
+    answer = client.get("/recherche?page=99")
+    assert answer.status_code == 404 and "La page 99 n'existe pas" in answer.get_data(as_text=True)
+
+
+def test_exports_of_the_current_search(client: FlaskClient) -> None:
+    rows = list(csv.DictReader(io.StringIO(client.get("/recherche.csv?statut=abandonne").get_data(as_text=True)
+                                          .lstrip("\ufeff"))))
+    api = client.get("/api/search?statut=abandonne").get_json()
+    assert len(rows) == api["count"] and {r["statut"] for r in rows} == {"abandonne"}
+    assert rows[0]["statut_libelle"] == "Abandonné"
+    data = client.get("/recherche.json?statut=abandonne").get_json()
+    assert data["count"] == api["count"]
+
+
+def test_record_page_in_french_formats_with_diff_and_json_ld(client: FlaskClient) -> None:
+    page = client.get(f"/experiences/{DEMO_ID}").get_data(as_text=True)
+    assert "application/ld+json" in page and "Citer cette fiche" in page and "Historique" in page
+    assert "Toulouse (31555)" in page  # the territory by name with its code
+    assert " €" in page or "Indicateurs" in page
+    assert client.get(f"/experiences/{DEMO_ID}/diff").status_code == 200
+    assert client.get(f"/experiences/{DEMO_ID}/diff?old=999").status_code == 400
+
+
+def test_statistics_charts_have_tables_and_csv(client: FlaskClient) -> None:
+    page = client.get("/statistiques").get_data(as_text=True)
+    assert page.count("<svg") >= 5 and page.count("<table>") >= 5 and "<script" not in page
+    body = client.get("/statistiques/resultats_par_domaine.csv").get_data(as_text=True)
+    assert body.lstrip("\ufeff").startswith("domaine,")
+    assert client.get("/statistiques/inconnu.csv").status_code == 404
+
+
+def test_compliance_page_csv_and_atom(client: FlaskClient) -> None:
+    assert client.get("/conformite").status_code == 200
+    assert client.get("/conformite.csv").get_data(as_text=True).lstrip("\ufeff").startswith("id_experience,")
+    feed = client.get("/conformite.atom")
+    assert feed.mimetype == "application/atom+xml" and b"<feed" in feed.data
+
+
+def test_organisation_and_standard_pages(client: FlaskClient) -> None:
+    assert client.get(f"/organisations/{DEMO_ID[:9]}").status_code == 200
+    assert client.get("/organisations/000000000").status_code == 404
+    assert client.get("/organisations/<script>").status_code == 404
+    page = client.get("/standard").get_data(as_text=True)
+    assert "intitule" in page and "CHANGELOG" not in page or "Historique des versions" in page
+    assert client.get("/standard/fichiers/../pyproject.toml").status_code == 404
