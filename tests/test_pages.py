@@ -88,5 +88,5 @@ def test_organisation_and_standard_pages(client: FlaskClient) -> None:
     assert client.get("/organisations/000000000").status_code == 404
     assert client.get("/organisations/<script>").status_code == 404
     page = client.get("/standard").get_data(as_text=True)
-    assert "intitule" in page and "CHANGELOG" not in page or "Historique des versions" in page
+    assert ("intitule" in page and "CHANGELOG" not in page) or "Historique des versions" in page
     assert client.get("/standard/fichiers/../pyproject.toml").status_code == 404
