@@ -79,9 +79,9 @@ class _SessionInterface(SecureCookieSessionInterface):
 
 
 def register(app: Flask) -> None:
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", SESSION_LIFETIME)
+    app.config["SESSION_COOKIE_HTTPONLY"] = True  # Flask has defaults for these: set, not setdefault
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", int(SESSION_LIFETIME.total_seconds()))
     app.config.setdefault("LOGIN_RATE_LIMIT", "10 per minute")
     app.session_interface = _SessionInterface()
@@ -240,8 +240,9 @@ def reset(token: str) -> Any:
 @bp.get("/organisations.json")
 def organisations() -> Any:
     """Communes and EPCIs by name, for the registration form's list."""
-    found = accounts.find_organisations(request.args.get("q", ""), limit=15)
-    return jsonify([{"siren": o.siren, "label": o.label} for o in found])
+    q = request.args.get("q", "")[:200]
+    found = accounts.find_organisations(q, limit=15)
+    return jsonify({"q": q, "results": [{"siren": o.siren, "label": o.label} for o in found]})
 
 
 @bp.get("")

@@ -23,7 +23,7 @@ from web.context import registry
 
 bp = Blueprint("publish", __name__, url_prefix="/publier")
 STEP_TITLES = {"preinscription": "Préinscription", "resultats": "Résultats"}
-MAX_FILE = 64 * 1024 * 1024
+MAX_FORM = 2 * 1024 * 1024  # a whole form with every child table full is far below this
 
 
 @bp.before_request
@@ -102,6 +102,10 @@ def _render(draft_id: int, step: str, data: dict[str, Any], errors: FormErrors |
 def step(draft_id: int, step: str) -> Any:
     if step not in STEPS:
         abort(404)
+    if request.method == "POST" and (request.content_length or 0) > MAX_FORM:
+        return render_template("error.html", status=413, message=_(
+            "Envoi trop volumineux : rien n'a été modifié, le brouillon déjà enregistré est intact. Un champ "
+            "compte au plus quelques milliers de caractères ; revenez en arrière pour raccourcir le texte.")), 413
     view = current()
     if request.method == "POST" and (view is None or not csrf_ok()):
         # An expired session or token: nothing is lost. The form comes back with what was posted; the
@@ -166,6 +170,8 @@ def autosave(draft_id: int, step: str) -> Any:
     view = current()
     if step not in STEPS:
         abort(404)
+    if (request.content_length or 0) > MAX_FORM:
+        return jsonify({"saved": False, "message": _("Envoi trop volumineux : le brouillon n'a pas changé.")}), 413
     if view is None or not csrf_ok():
         return jsonify({"saved": False, "message": _("Session expirée : reconnectez-vous pour enregistrer.")}), 401
     try:
@@ -192,7 +198,8 @@ def delete(draft_id: int) -> Any:
 
 @bp.get("/communes.json")
 def communes() -> Any:
-    return jsonify([{"code": c, "label": label} for c, label in drafts.find_communes(request.args.get("q", ""), 15)])
+    q = request.args.get("q", "")[:200]
+    return jsonify({"q": q, "results": [{"code": c, "label": label} for c, label in drafts.find_communes(q, 15)]})
 
 
 @bp.route("/deposer", methods=["GET", "POST"])

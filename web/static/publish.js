@@ -53,7 +53,7 @@
           .then(function (r) { return r.json(); })
           .then(function (items) {
             while (list.firstChild) { list.removeChild(list.firstChild); }
-            items.forEach(function (item) {
+            (items.results || []).forEach(function (item) {
               var option = document.createElement("option");
               option.value = item.label;
               list.appendChild(option);
