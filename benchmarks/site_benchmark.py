@@ -1,0 +1,158 @@
+"""Site benchmark: N synthetic experiences (default 10,000) on SQLite + Whoosh, served by gunicorn with 2 workers,
+and a bounded load generator on 127.0.0.1 (C concurrent clients, R requests) over a mix of search pages with facets
+and record pages: requests per second, p50/p95 per kind; the search backend alone is timed in the same run.
+
+    .venv/bin/python benchmarks/site_benchmark.py [--experiences 10000] [--clients 20] [--requests 2000]
+Aim: search page p95 < 100 ms at 20 concurrent clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from registry.actions import Caller, experiences  # noqa: E402
+from registry.actions import index as search_index  # noqa: E402
+from registry.config import load_settings  # noqa: E402
+from registry.store import Registry  # noqa: E402
+
+FACETS = [("statut", "abandonne"), ("statut", "termine"), ("resultat", "objectifs_non_atteints"),
+          ("phase", "experimentation"), ("domaine", "eclairage_public"), ("resultats_en_retard", "oui")]
+WORDS = ["capteurs", "stationnement", "éclairage", "eau", "données", "mobilité", "déchets", "air",
+         "\"qualité de l'air\""]
+
+
+def percentile(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))] if s else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def urls(ids: list[str], n: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.6:
+            q = rng.choice(WORDS) if rng.random() < 0.7 else ""
+            f = "&".join(f"{k}={v}" for k, v in rng.sample(FACETS, rng.randint(0, 2)))
+            out.append(("search", f"/recherche?q={urllib.request.quote(q)}&{f}"))
+        else:
+            out.append(("record", f"/experiences/{rng.choice(ids)}"))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--experiences", type=int, default=10_000)
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="site-bench-"))
+    home = work / "instance"
+    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "data" / "synthetic.py")
+    assert spec and spec.loader
+    synthetic = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(synthetic)
+    t0 = time.perf_counter()
+    synthetic.generate(work / "corpus", args.experiences, args.seed)
+    reg = Registry(load_settings(home=str(home)))
+    reg.migrate()
+    result = experiences.publish_file(reg, Caller.operator(), work / "corpus")
+    assert result.accepted
+    ids = [o.id for o in result.outcomes] if hasattr(result.outcomes[0], "id") else []
+    if not ids:
+        ids = [h.id for h in search_index.search(reg, Caller.anonymous(), search_index.request(limit=1000)).hits]
+    print(f"corpus: {args.experiences} experiences loaded and indexed in {time.perf_counter() - t0:.0f} s")
+
+    # the search backend alone, same requests as the pages
+    plan = urls(ids, args.requests, args.seed)
+    backend_ms = []
+    for kind, url in plan:
+        if kind != "search":
+            continue
+        from urllib.parse import parse_qs, urlsplit
+
+        qs = parse_qs(urlsplit(url).query)
+        filters = {k: tuple(v) for k, v in qs.items() if k != "q"}
+        req = search_index.request(qs.get("q", [""])[0], filters, "pertinence" if qs.get("q") else "date_maj", 25, 0)
+        t = time.perf_counter()
+        search_index.search(reg, Caller.anonymous(), req)
+        backend_ms.append((time.perf_counter() - t) * 1000)
+    print(f"search backend alone: {len(backend_ms)} searches, p50 {percentile(backend_ms, 50):.1f} ms, "
+          f"p95 {percentile(backend_ms, 95):.1f} ms")
+    reg.close()
+
+    port = free_port()
+    env = {**os.environ, "REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40}
+    gunicorn = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+                "web.app:create_app()"]
+    server = subprocess.Popen(gunicorn, cwd=ROOT, env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        for _, url in plan[:40]:  # warm both workers
+            urllib.request.urlopen(base + url, timeout=30).read()
+        timings: dict[str, list[float]] = {"search": [], "record": []}
+        lock, cursor, errors = threading.Lock(), [0], [0]
+
+        def client() -> None:
+            while True:
+                with lock:
+                    if cursor[0] >= len(plan):
+                        return
+                    kind, url = plan[cursor[0]]
+                    cursor[0] += 1
+                t = time.perf_counter()
+                try:
+                    urllib.request.urlopen(base + url, timeout=30).read()
+                except OSError:
+                    with lock:
+                        errors[0] += 1
+                    continue
+                with lock:
+                    timings[kind].append((time.perf_counter() - t) * 1000)
+
+        t = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(args.clients)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        elapsed = time.perf_counter() - t
+        done = sum(len(v) for v in timings.values())
+        print(f"gunicorn 2 workers, {args.clients} clients, {done} requests in {elapsed:.1f} s: "
+              f"{done / elapsed:.0f} requests/s, {errors[0]} errors")
+        for kind, values in timings.items():
+            print(f"  {kind} pages: {len(values)}, p50 {percentile(values, 50):.0f} ms, "
+                  f"p95 {percentile(values, 95):.0f} ms")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
