@@ -80,7 +80,7 @@ def test_three_serialisations_say_the_same_and_content_negotiation(web: FlaskCli
                          ("text/html;q=0.9, application/rdf+xml", "application/rdf+xml")):
         answer = web.get("/catalog", headers={"Accept": accept})
         assert answer.status_code == 200 and answer.mimetype == mime, accept
-        assert answer.headers["Vary"] == "Accept"
+        assert "Accept" in {v.strip() for v in answer.headers["Vary"].split(",")}
     assert web.head("/catalog.ttl").status_code == 200
 
 
