@@ -186,3 +186,24 @@ def test_demo_then_import_and_schema_check_for_real(tmp_path: Path) -> None:
     assert "43 expérience(s) : 0 créée(s), 0 mise(s) à jour, 0 rétablie(s), 43 inchangée(s)." in run(
         home, "import", "data/demo").stdout
     assert run(home, "schema", "check").stdout.strip() == "Fichiers générés à jour."
+
+
+def test_the_first_registry_admin_is_created_from_the_command_line(tmp_path: Path) -> None:
+    from registry.actions import accounts
+    from registry.config import load_settings
+    from registry.store import Registry
+
+    home = tmp_path / "instance"
+    env = {**os.environ, "REGISTRY_HOME": str(home)}
+    env.pop("REGISTRY_DATABASE_URL", None)
+    args = [sys.executable, "-m", "registry", "account", "create", "chef@ville.example", "--name", "Chef", "--admin"]
+    done = subprocess.run(args, input="un-mot-de-passe-long\nun-mot-de-passe-long\n", env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and "Créé : chef@ville.example (administrateur du registre)." in done.stdout
+    again = subprocess.run(args, input="un-mot-de-passe-long\nun-mot-de-passe-long\n", env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 1 and "Erreur : Un compte existe déjà" in again.stderr
+    reg = Registry(load_settings(home=str(home)))
+    user = accounts.authenticate(reg, "chef@ville.example", "un-mot-de-passe-long")
+    assert user is not None and user.is_registry_admin
+    assert accounts.authenticate(reg, "chef@ville.example", "mauvais") is None
