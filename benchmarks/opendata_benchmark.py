@@ -121,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             data = synthetic(work / f"data-{n}", n, args.seed)
             generated = time.perf_counter() - t0
             url = pg.create_database(f"opendata_{n}_{time.time_ns() % 10**6}")
-            reg = Registry(load_settings(home=str(work / f"instance-{n}"), database_url=url))
+            reg = Registry(load_settings(home=str(work / f"instance-{n}"), database_url=url,
+                                         max_upload_bytes=2**34))  # a 100,000-experience package is over 64 MiB
             reg.migrate()
             t0 = time.perf_counter()
-            assert publish_path(reg, data, Provenance("cli")).accepted
+            result = publish_path(reg, data, Provenance("cli"))
+            assert result.accepted, [str(i) for i in result.report.issues[:5]]
             imported = time.perf_counter() - t0
             print(f"== {n} synthetic experiences on PostgreSQL (generated {generated:.1f} s, "
                   f"imported {imported:.1f} s)")
