@@ -11,12 +11,20 @@ import datetime as dt
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from registry.config import load_settings
 from registry.store import Registry
-from tests.services import PostgresServer, ServiceUnavailable, services_required, start_postgres
+from tests.services import (
+    CHROMIUM_ARGS,
+    PostgresServer,
+    ServiceUnavailable,
+    chromium_path,
+    services_required,
+    start_postgres,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 _db_counter = itertools.count()
@@ -112,3 +120,19 @@ def search_registry(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
     reg.migrate()
     yield reg
     reg.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser); missing, it fails the test."""
+    try:
+        executable = chromium_path()
+        from playwright.sync_api import sync_playwright
+    except (ServiceUnavailable, ImportError) as exc:
+        unavailable("Chromium with Playwright", exc)
+    with sync_playwright() as pw:
+        found = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
+        try:
+            yield found
+        finally:
+            found.close()

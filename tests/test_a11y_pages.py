@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.test_browser_pages import PAGE_TYPES, browser, site
+from tests.test_browser_pages import PAGE_TYPES, site
 
 pytestmark = pytest.mark.xdist_group("browser")
 AXE = Path(__file__).resolve().parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
-__all__ = ["browser", "site"]
+__all__ = ["site"]
 
 
 def test_axe_finds_no_serious_violation_on_any_page_type(site: str, browser: Any) -> None:

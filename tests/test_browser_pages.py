@@ -17,8 +17,6 @@ from registry.actions import Caller, experiences
 from registry.config import load_settings
 from registry.paths import DEMO_DIR
 from registry.store import Registry
-from tests.conftest import unavailable
-from tests.services import CHROMIUM_ARGS, ServiceUnavailable, chromium_path
 
 pytestmark = pytest.mark.xdist_group("browser")
 DEMO_ID = "213105554-2020-001"
@@ -54,19 +52,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     reg.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        executable = chromium_path()
-        from playwright.sync_api import sync_playwright
-    except (ServiceUnavailable, ImportError) as exc:
-        unavailable("Chromium with Playwright", exc)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_a_researchers_journey_search_filter_open_export(site: str, browser: Any, tmp_path: Path) -> None:

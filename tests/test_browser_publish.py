@@ -17,8 +17,6 @@ from werkzeug.serving import make_server
 from registry.actions import Caller, accounts, drafts, experiences
 from registry.standard import get_standard
 from registry.store import Registry
-from tests.conftest import unavailable
-from tests.services import CHROMIUM_ARGS, ServiceUnavailable, chromium_path
 
 pytestmark = pytest.mark.xdist_group("browser")
 LYON = "216901231"
@@ -26,17 +24,6 @@ PARIS = "217500016"
 PASSWORD = "un mot de passe solide"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        executable = chromium_path()
-        from playwright.sync_api import sync_playwright
-    except (ServiceUnavailable, ImportError) as exc:
-        unavailable("Chromium with Playwright", exc)
-    with sync_playwright() as pw:
-        found = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
-        yield found
-        found.close()
 
 
 @pytest.fixture

@@ -260,9 +260,17 @@ def me() -> Any:
 @login_required
 def member(membership_id: int) -> Any:
     """An organisation admin approves, promotes or removes a member of its organisation."""
-    action = request.form.get("action", "")
-    kwargs: dict[str, Any] = {"approve": {"status": "active"}, "remove": {"remove": True},
-                              "promote": {"role": "org_admin"}, "demote": {"role": "member"}}.get(action, {})
+    change_membership(membership_id)
+    return redirect(url_for("accounts.me"))
+
+
+MEMBERSHIP_ACTIONS: dict[str, dict[str, Any]] = {"approve": {"status": "active"}, "remove": {"remove": True},
+                                                 "promote": {"role": "org_admin"}, "demote": {"role": "member"}}
+
+
+def change_membership(membership_id: int) -> None:
+    """Approve, remove, promote or demote a member, as the form's `action` says (rights: the actions)."""
+    kwargs = MEMBERSHIP_ACTIONS.get(request.form.get("action", ""))
     if not kwargs:
         abort(400)
     try:
@@ -270,4 +278,3 @@ def member(membership_id: int) -> Any:
     except AccountError as exc:
         abort(404, str(exc))
     flash(_("Modification enregistrée."))
-    return redirect(url_for("accounts.me"))

@@ -14,7 +14,7 @@ from registry.actions import Forbidden, accounts
 from registry.actions import harvest as harvest_actions
 from registry.actions.accounts import AccountError
 from registry.actions.harvest import HarvestError
-from web.accounts import check_csrf, current, login_required, user_caller
+from web.accounts import change_membership, check_csrf, current, login_required, user_caller
 from web.context import registry
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -43,16 +43,7 @@ def index() -> Any:
 
 @bp.post("/adhesions/<int:membership_id>")
 def membership(membership_id: int) -> Any:
-    action = request.form.get("action", "")
-    kwargs: dict[str, Any] = {"approve": {"status": "active"}, "remove": {"remove": True},
-                              "promote": {"role": "org_admin"}, "demote": {"role": "member"}}.get(action, {})
-    if not kwargs:
-        abort(400)
-    try:
-        accounts.set_membership(registry(), user_caller(), membership_id, **kwargs)
-    except AccountError as exc:
-        abort(404, str(exc))
-    flash(_("Modification enregistrée."))
+    change_membership(membership_id)
     return redirect(url_for("admin.index") + "#adhesions")
 
 
