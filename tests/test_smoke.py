@@ -118,6 +118,12 @@ def test_unknown_urls_answer_404_in_the_right_format(client: FlaskClient) -> Non
     assert client.get("/api/search?page=99999999999999999999").status_code == 400
 
 
+def test_a_wrong_method_says_which_are_allowed(client: FlaskClient) -> None:
+    answer = client.delete("/api/search")
+    assert answer.status_code == 405 and answer.is_json
+    assert set(answer.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}
+
+
 def test_no_server_name_or_python_version_in_headers(client: FlaskClient) -> None:
     # The Flask test client has no server; the development server's header is checked in test_cli.
     assert "Python" not in client.get("/").headers.get("Server", "")

@@ -33,8 +33,11 @@ def _answer(status: int, message: str | None = None) -> tuple[object, int]:
 
 def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[object, int]:
-        return _answer(exc.code or 500)
+    def http_error(exc: HTTPException) -> object:
+        body, status = _answer(exc.code or 500)
+        # keep what HTTP requires of the answer (the Allow of a 405, the Retry-After of a 429/503)
+        kept = {k: v for k, v in exc.get_headers() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
+        return body, status, kept
 
     @app.errorhandler(InvalidRequest)
     @app.errorhandler(InvalidSearch)
