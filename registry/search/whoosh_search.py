@@ -34,7 +34,9 @@ class _Recording(TopCollector):
     """The top N by score, and every matching document on the way: one pass instead of two."""
 
     def __init__(self, limit: int, allowed: frozenset[int] | None) -> None:
-        super().__init__(limit=limit, usequality=False)  # no block skipping: every match is seen
+        # no block skipping and no matcher replacement (which drops the branches that cannot reach the top N):
+        # every match is seen
+        super().__init__(limit=limit, usequality=False, replace=0)
         self.seen: set[int] = set()
         self.allowed = allowed  # only these may be in the top N (the facet filters); all are recorded
 
