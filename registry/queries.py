@@ -63,6 +63,10 @@ class ExperienceView:
     def main(self) -> dict[str, str]:
         return self.record[MAIN_RESOURCE]
 
+    @property
+    def published(self) -> bool:
+        return self.status == Status.PUBLISHED
+
 
 @dataclass(frozen=True)
 class Summary:

@@ -31,6 +31,18 @@ def run(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[
     return proc
 
 
+def healthz(base: str, wait: float = 30) -> tuple[dict[str, str], bytes]:
+    """The headers and body of GET /healthz, once the server answers (within `wait` seconds)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with urllib.request.urlopen(base + "healthz", timeout=2) as resp:
+                return dict(resp.headers), resp.read()
+        except OSError:
+            assert time.monotonic() < deadline, "server did not answer"
+            time.sleep(0.2)
+
+
 @pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_help_everywhere(tmp_path: Path, command: str | None) -> None:
     out = run(tmp_path, *([command] if command else []), "--help").stdout
@@ -105,15 +117,8 @@ def test_serve_prints_its_url_and_serves(tmp_path: Path) -> None:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in line
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-                    assert json.load(resp) == {"status": "ok", "schema_current": True}
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "server did not answer"
-                time.sleep(0.2)
+        _headers, body = healthz(f"http://127.0.0.1:{port}/")
+        assert json.loads(body) == {"status": "ok", "schema_current": True}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -151,16 +156,9 @@ def test_serve_takes_the_next_free_port_when_the_default_is_taken(tmp_path: Path
             assert f"Le port {port} est occupé" in "".join(lines), lines
             url = lines[-1].split("Registre en ligne : ", 1)[1].split()[0]
             assert url.startswith("http://127.0.0.1:") and url != f"http://127.0.0.1:{port}/"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(url + "healthz", timeout=2) as resp:
-                        assert resp.headers["Server"] == "registre"  # no server name or Python version
-                        assert resp.headers["X-Frame-Options"] == "DENY"
-                        break
-                except OSError:
-                    assert time.monotonic() < deadline, "server did not answer"
-                    time.sleep(0.2)
+            headers, _body = healthz(url)
+            assert headers["Server"] == "registre"  # no server name or Python version
+            assert headers["X-Frame-Options"] == "DENY"
         finally:
             proc.terminate()
             proc.wait(timeout=10)

@@ -299,7 +299,7 @@ def package_list(registry: Registry, caller: Caller, limit: int | None = None, o
 def package_show(registry: Registry, caller: Caller, id_or_name: str) -> ExperienceView:
     check(caller, Permission.READ)
     found = cq.views(registry, [id_or_name]) if len(id_or_name) <= 40 and id_or_name.isprintable() else []
-    if not found or found[0].status != "published":
+    if not found or not found[0].published:
         raise CatalogError("not_found", "Not found / introuvable.")
     return found[0]
 

@@ -255,4 +255,4 @@ def organisations(registry: Registry, caller: Caller) -> list[tuple[str, str, in
 def views(registry: Registry, caller: Caller, ids: list[str]) -> list[ExperienceView]:
     """Complete views of these experiences (for the compliance feed), in a fixed number of queries."""
     check(caller, Permission.READ)
-    return [v for v in catalog_queries.views(registry, ids) if v.status == "published"]
+    return [v for v in catalog_queries.views(registry, ids) if v.published]

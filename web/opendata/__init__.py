@@ -59,12 +59,7 @@ def export() -> Response:
 
 @bp.get("/opendata/experiences/<exp_id>.csv")
 def experience(exp_id: str) -> Response:
-    try:
-        view = experiences.get(registry(), caller(), exp_id)
-    except NotFound:
-        abort(404)
-    if view.status != "published":
-        abort(404)
+    view = _published(exp_id)
     return Response(experience_csv(view), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename={view.id}.csv"})
 
@@ -74,7 +69,7 @@ def _published(exp_id: str) -> ExperienceView:
         view = experiences.get(registry(), caller(), exp_id)
     except NotFound:
         abort(404)
-    if view.status != "published":
+    if not view.published:
         abort(404)
     return view
 

@@ -9,7 +9,7 @@ from flask import abort, render_template, request, url_for
 from registry.actions import experiences
 from registry.actions import index as search_index
 from registry.actions.experiences import InvalidRequest
-from registry.queries import NotFound
+from registry.queries import ExperienceView, NotFound, RevisionInfo
 from registry.serialize import dataset_ld, experience_json, script_json
 from registry.serialize.stats import indicator_svg
 from registry.standard import MAIN_RESOURCE, get_standard
@@ -59,14 +59,18 @@ def indicators(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
+def _record(exp_id: str) -> tuple[ExperienceView, list[RevisionInfo]]:
+    """An experience and its revisions, or a 404."""
+    try:
+        return experiences.get(registry(), caller(), exp_id), experiences.history(registry(), caller(), exp_id)
+    except NotFound:
+        abort(404)
+
+
 @bp.get("/experiences/<exp_id>")
 def experience(exp_id: str) -> object:
     reg, who = registry(), caller()
-    try:
-        view = experiences.get(reg, who, exp_id)
-        revisions = experiences.history(reg, who, exp_id)
-    except NotFound:
-        abort(404)
+    view, revisions = _record(exp_id)
     data = experience_json(view)
     if request.accept_mimetypes.best == "application/json":
         return data
@@ -88,11 +92,7 @@ def experience(exp_id: str) -> object:
 def diff(exp_id: str) -> object:
     """The field-by-field differences between two revisions (?old=&new=, by default the last two)."""
     reg, who = registry(), caller()
-    try:
-        view = experiences.get(reg, who, exp_id)
-        revisions = experiences.history(reg, who, exp_id)
-    except NotFound:
-        abort(404)
+    view, revisions = _record(exp_id)
     numbers = [r.number for r in revisions]
     new = _revision_arg("new", numbers[-1], numbers)
     old = _revision_arg("old", numbers[-2] if len(numbers) > 1 else numbers[-1], numbers)
