@@ -10,6 +10,7 @@ Built on `registry.db.Base` (migration 0003_accounts). Only `registry/actions/ac
 - `drafts`: what a territory typed in the publishing form, saved as it types; private to its organisation
   until published. `data` is the form's state: {"experiences": {...}, "indicateurs": [{...}], ...}.
 - `password_resets`: one-time links; only the SHA-256 of the token is stored.
+- `api_tokens`: API tokens, one organisation each (migration 0004_api_tokens); only the SHA-256 of the secret.
 """
 
 from __future__ import annotations
@@ -84,3 +85,21 @@ class PasswordReset(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiToken(Base):
+    """A publisher's API token: it writes for one organisation (SIREN). Only the SHA-256 of the secret is kept;
+    the secret is shown once, at creation. A revoked token stays listed (who revoked it, when)."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_siren", "siren"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    siren: Mapped[str] = mapped_column(String(9))
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the secret's first characters, to recognise it in a list
+    created_by: Mapped[str | None] = mapped_column(String(200))  # the actor, as the revision history says it
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
