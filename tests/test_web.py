@@ -153,3 +153,32 @@ def test_facets_combine_in_the_url_without_javascript(client: FlaskClient) -> No
     assert "Non renseigné" in client.get("/recherche").get_data(as_text=True)  # the empty bucket has a label
     bad = client.get("/api/search?sort=hasard")
     assert bad.status_code == 400 and "Tri inconnu" in bad.get_json()["error"]["message"]
+
+
+def test_facets_are_checkboxes_with_counts_and_an_apply_button(client: FlaskClient) -> None:
+    """Without JavaScript: tick several values, « Appliquer » sends them all (a GET form), each one ticked after."""
+    import re
+
+    page = client.get("/recherche?q=&statut=abandonne").get_data(as_text=True)
+    form = page[page.index('<nav class="facets"'):page.index("</nav>", page.index('<nav class="facets"'))]
+    assert '<form method="get" action="/recherche">' in form and ">Appliquer</button>" in form
+    boxes = re.findall(r'<input type="checkbox" name="statut" value="([a-z_]+)"[^>]*?( checked)?>', form)
+    assert ("abandonne", " checked") in boxes and len(boxes) >= 2
+    assert re.search(r'<legend>Statut</legend>', form)
+    # each checkbox is named by its value's label and count (aria-labelledby), e.g. « Abandonné (1) »
+    assert re.search(r'aria-labelledby="l-statut-1 n-statut-1" checked> <span id="l-statut-1" aria-current="true">'
+                     r'Abandonné</span> <span class="n" id="n-statut-1">\(1\)</span>', form)
+    other = next(code for code, ticked in boxes if not ticked)
+    both = client.get(f"/recherche?q=&sort=date_maj&statut=abandonne&statut={other}").get_data(as_text=True)
+    assert both.count(" checked>") == 2 and both.count(">retirer<") == 2
+
+
+def test_the_search_page_follows_the_index(app: Flask, sqlite_registry: Registry) -> None:
+    """Pages are kept in memory per index version: a record published after a search is found by the same search."""
+    client = app.test_client()
+    assert "0 expérience" in client.get("/recherche?q=zeppelin").get_data(as_text=True)
+    assert "0 expérience" in client.get("/recherche?q=zeppelin").get_data(as_text=True)  # now from memory
+    row = {**example(PARIS), "id_experience": "217500016-2023-099", "intitule": "Un zeppelin de mesure"}
+    assert experiences.publish_upload(sqlite_registry, Caller.operator(), csv_bytes([row]), "z.csv").accepted
+    page = client.get("/recherche?q=zeppelin").get_data(as_text=True)
+    assert "1 expérience, succès" in page and "Un zeppelin de mesure" in page

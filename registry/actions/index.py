@@ -18,7 +18,7 @@ from registry.store import Registry
 log = logging.getLogger(__name__)
 MAX_LIMIT = 1000
 __all__ = ["NONE", "SORTS", "InvalidSearch", "Results", "SearchRequest", "after_write", "background_round",
-           "facet_fields", "rebuild", "request", "search", "similar", "sync", "verify"]
+           "facet_fields", "rebuild", "request", "search", "similar", "sync", "verify", "version"]
 
 
 class InvalidSearch(ValueError):
@@ -80,6 +80,12 @@ def request(text: str = "", filters: dict[str, tuple[str, ...]] | None = None, s
 def search(registry: Registry, caller: Caller, req: SearchRequest) -> Results:
     check(caller, Permission.READ)
     return backend.search(registry, req)
+
+
+def version(registry: Registry, caller: Caller) -> str | None:
+    """A key that changes whenever the index does (None: unknown): pages cache what a search answers under it."""
+    check(caller, Permission.READ)
+    return backend.version(registry)
 
 
 def similar(registry: Registry, caller: Caller, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:

@@ -42,6 +42,12 @@ def search(registry: Registry, request: SearchRequest) -> Results:
     return backend(registry).search(request)
 
 
+def version(registry: Registry) -> str | None:
+    """The index's version when the backend has a cheap one (Whoosh), else None: callers then do not cache."""
+    found = backend(registry)
+    return found.version() if isinstance(found, WhooshSearch) else None
+
+
 def similar(registry: Registry, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
     return backend(registry).similar(exp_id, limit)
 
@@ -78,4 +84,5 @@ __all__ = [
     "search",
     "similar",
     "sync",
+    "version",
 ]

@@ -102,6 +102,11 @@ class WhooshSearch:
         local.checked, local.writes = now, IndexFolder.writes
         return local.searcher
 
+    def version(self) -> str | None:
+        """Changes whenever this thread's searcher does (new generation or commit): a key for caching answers."""
+        s = self.searcher()
+        return None if s is None else f"{self._local.generation}:{s.reader().generation()}"
+
     def _cache(self, s: Searcher) -> _Cache:
         if getattr(self._local, "cache", None) is not None:
             return self._local.cache

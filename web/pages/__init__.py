@@ -17,8 +17,8 @@ from registry.actions import stats
 from registry.actions.index import MAX_LIMIT
 from registry.serialize import search_json
 from registry.serialize.stats import hits_csv
-from web.context import MAX_PAGE_NUMBER, PAGE_SIZE, caller, registry, search_request
-from web.pages import formatting
+from web.context import caller, registry, search_request
+from web.pages import formatting, search_page
 
 bp = Blueprint("pages", __name__)
 formatting.register(bp)
@@ -37,14 +37,7 @@ def index() -> object:
 
 @bp.get("/recherche")
 def search() -> object:
-    req, page = search_request()
-    results = search_index.search(registry(), caller(), req)
-    last_page = max(1, -(-results.total // PAGE_SIZE))
-    out_of_range = page > 1 and not results.hits
-    status = 404 if out_of_range else 200
-    return render_template("pages/search.html", q=req.text, filters=req.filters, results=results, page=page,
-                           size=PAGE_SIZE, last_page=min(last_page, MAX_PAGE_NUMBER), out_of_range=out_of_range,
-                           facets=search_index.facet_fields(), sorts=search_index.SORTS, sort=req.sort), status
+    return search_page.search_page()
 
 
 def _export_results() -> object:

@@ -1,0 +1,123 @@
+"""The search page: facets as links and checkboxes (built here, not with one `url_for` per value), and the page
+kept per process for as long as the index does not change (key: index version, day, language, the URL's state).
+
+A search page is the same for everyone (no account data on it), and the index only changes after a write, so
+a page asked again is sent from memory: on 2 cores, most of a page's CPU is Whoosh's scoring and the facet
+markup (about 240 values), both of which depend only on that key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import quote, urlencode
+
+from babel.numbers import format_decimal
+from flask import g, render_template, url_for
+
+from registry.actions import index as search_index
+from registry.actions.index import Results
+from registry.serialize.labels import facet_label, facet_title
+from web.context import MAX_PAGE_NUMBER, PAGE_SIZE, caller, registry, search_request
+
+SHOWN = 6  # values shown before « Voir les N autres valeurs »
+CACHE_SIZE = 512  # pages per process (a page is 30-60 KB)
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    code: str
+    label: str
+    count: int
+    count_text: str  # « 1 234 » in French
+    href: str  # the search with this value added (OR within a facet)
+    active: bool
+
+
+@dataclass(frozen=True)
+class FacetGroup:
+    name: str
+    title: str
+    values: list[FacetValue]
+
+
+def facet_groups(results: Results, filters: dict[str, tuple[str, ...]], q: str, sort: str,
+                 lang: str) -> list[FacetGroup]:
+    """Each facet with its values (active ones first, then by count), and the link that adds each value."""
+    base = url_for("pages.search") + "?" + urlencode(
+        [("q", q), ("sort", sort), *[(k, v) for k, values in filters.items() for v in values]])
+    groups = []
+    for name in search_index.facet_fields():
+        counts = dict(results.facets.get(name, {}))
+        active = filters.get(name, ())
+        for code in active:  # a chosen value stays visible (and ticked) even when nothing matches it any more
+            counts.setdefault(code, 0)
+        if not counts:
+            continue
+        ordered = sorted(counts.items(), key=lambda item: (item[0] not in active, -item[1], item[0]))
+        prefix = base + "&" + quote(name) + "="
+        values = [FacetValue(code, facet_label(name, code, lang), n, _count_text(n, lang), prefix + quote(code),
+                             code in active) for code, n in ordered]
+        groups.append(FacetGroup(name, facet_title(name, lang), values))
+    return groups
+
+
+@lru_cache(maxsize=4096)
+def _count_text(n: int, lang: str) -> str:
+    return format_decimal(n, locale=lang)
+
+
+class PageCache:
+    """A small LRU of rendered pages, per process and thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._pages: OrderedDict[tuple[object, ...], tuple[str, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> tuple[str, int] | None:
+        with self._lock:
+            found = self._pages.get(key)
+            if found is not None:
+                self._pages.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[object, ...], page: tuple[str, int]) -> None:
+        with self._lock:
+            self._pages[key] = page
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+
+
+PAGES = PageCache(CACHE_SIZE)
+
+
+def search_page() -> tuple[str, int]:
+    """The search page of this request's URL, from memory when the same page was made on this index version."""
+    req, page = search_request()
+    reg, who = registry(), caller()
+    lang = str(g.get("lang", "fr"))
+    version = search_index.version(reg, who)
+    key = (version, dt.date.today(), lang, req.text, tuple(sorted(req.filters.items())), req.sort, page)
+    found = PAGES.get(key) if version is not None else None
+    if found is not None:
+        return found
+    results = search_index.search(reg, who, req)
+    last_page = max(1, -(-results.total // PAGE_SIZE))
+    out_of_range = page > 1 and not results.hits
+    html = render_template("pages/search.html", q=req.text, filters=req.filters, results=results, page=page,
+                           size=PAGE_SIZE, last_page=min(last_page, MAX_PAGE_NUMBER), out_of_range=out_of_range,
+                           groups=facet_groups(results, req.filters, req.text, req.sort, lang), shown=SHOWN,
+                           sorts=search_index.SORTS, sort=req.sort)
+    answer = (html, 404 if out_of_range else 200)
+    if version is not None:
+        PAGES.put(key, answer)
+    return answer
