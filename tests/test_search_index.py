@@ -3,6 +3,7 @@ writers killed with SIGKILL, two rebuilds at once, processes writing while anoth
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -175,3 +176,64 @@ def test_totals_do_not_depend_on_the_page_size(loaded: Registry) -> None:
         large = search_index.search(loaded, Caller.anonymous(), search_index.request(text, limit=1000))
         assert small.total == large.total == len(large.hits), text
         assert small.facets == large.facets, text
+
+
+READER = """
+import json, sys, time
+from pathlib import Path
+from registry.actions import Caller
+from registry.actions import index as search_index
+from registry.config import load_settings
+from registry.store import Registry
+
+reg = Registry(load_settings())
+stop, deadline = Path(sys.argv[1]), time.monotonic() + 120  # bounded, whatever happens to the test
+print(json.dumps({"ready": True}), flush=True)
+while not stop.exists() and time.monotonic() < deadline:
+    try:
+        n = search_index.search(reg, Caller.anonymous(), search_index.request("", limit=1)).total
+        print(json.dumps({"t": time.time(), "total": n}), flush=True)
+    except Exception as exc:  # reported to the test, which fails on it
+        print(json.dumps({"t": time.time(), "error": repr(exc)}), flush=True)
+    time.sleep(0.02)
+"""
+
+
+def test_several_reader_processes_share_one_whoosh_index_while_one_process_writes(tmp_path: Path,
+                                                                                  synthetic: Path) -> None:
+    """As gunicorn workers do: three processes search one Whoosh index folder while another process imports
+    three batches; no reader ever fails, sees a partial batch, or lags more than the re-check delay."""
+    reg = Registry(load_settings(home=str(tmp_path / "instance"), search_backend="whoosh"))
+    reg.migrate()
+    assert publish_path(reg, synthetic, Provenance("cli")).accepted
+    search.sync(reg)
+    stop = tmp_path / "stop"
+    readers = [subprocess.Popen([sys.executable, "-c", READER, str(stop)], cwd=ROOT, env=environ(reg),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    finished: list[tuple[float, int]] = []  # (wall-clock time the writer exited, total then committed)
+    try:
+        for r in readers:  # each has opened the registry and is about to search
+            assert r.stdout is not None and "ready" in r.stdout.readline()
+        time.sleep(0.5)
+        for i in range(3):
+            rows = [{**example("217500016-2023-001"), "id_experience": f"217500016-2027-{i}{n:02d}",
+                     "intitule": f"Lecture partagée {i} numéro {n}"} for n in range(20)]
+            path = tmp_path / f"lot{i}.csv"
+            path.write_bytes(csv_bytes(rows))
+            done = cli(reg, "import", str(path))  # commits, then writes the index before it exits
+            assert done.returncode == 0, done.stderr
+            finished.append((time.time(), N + 20 * (i + 1)))
+            time.sleep(1.5)
+    finally:
+        stop.touch()
+        outs = [r.communicate(timeout=60) for r in readers]
+    delay = 1.0  # the searchers' re-check delay (0.5 s) and a margin for a loaded machine
+    for out, err in outs:
+        seen = [json.loads(line) for line in out.splitlines()]
+        assert not [s for s in seen if "error" in s], err
+        assert {s["total"] for s in seen} <= {N, N + 20, N + 40, N + 60}  # whole batches only
+        assert len(seen) > 50  # it kept searching while the writer wrote
+        for when, expected in finished:
+            late = [s for s in seen if s["t"] > when + delay and s["total"] < expected]
+            assert not late, (when, expected, late[:3])
+        assert seen[-1]["total"] == N + 60
