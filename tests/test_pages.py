@@ -90,3 +90,33 @@ def test_organisation_and_standard_pages(client: FlaskClient) -> None:
     page = client.get("/standard").get_data(as_text=True)
     assert ("intitule" in page and "CHANGELOG" not in page) or "Historique des versions" in page
     assert client.get("/standard/fichiers/../pyproject.toml").status_code == 404
+
+
+def test_organisation_pages_count_overdue_and_changed_targets_like_the_compliance_page(
+        client: FlaskClient, demo: tuple[Registry, Flask]) -> None:
+    reg, anyone = demo[0], Caller.anonymous()
+    compliance = stats.compliance(reg, anyone)
+    overdue = {h.id for h in compliance.overdue}
+    assert "210600888-2022-001" in overdue  # Nice's demo record: ended in 2022, no results published
+    for siren, _name, _n in stats.organisations(reg, anyone):
+        org = stats.organisation(reg, anyone, siren)
+        assert org is not None
+        mine = {item.id for item in org.experiences}
+        assert org.overdue == mine & overdue and org.statistics.figures.results_overdue == len(mine & overdue)
+        assert org.changed == mine & {h.id for h in compliance.changed}
+    page = client.get("/organisations/210600888").get_data(as_text=True)
+    assert '<span class="value">1</span> résultats en retard' in page
+    assert '<li class="badge error">Résultats en retard</li>' in page
+    # a target changed after the start (a second revision of a record that has begun): counted on both pages
+    view = experiences.get(reg, Caller.operator(), DEMO_ID)
+    rows = [dict(r) for r in view.record["indicateurs"]]
+    target = next(r for r in rows if r["type_valeur"] == "cible")
+    target["valeur"] = str(float(target["valeur"]) + 1)
+    from tests.helpers import csv_bytes
+
+    assert experiences.publish_upload(reg, Caller.operator(), csv_bytes(rows, "indicateurs"), "i.csv").accepted
+    assert DEMO_ID in {h.id for h in stats.compliance(reg, anyone).changed}
+    org = stats.organisation(reg, anyone, DEMO_ID[:9])
+    assert org is not None and DEMO_ID in org.changed and org.statistics.figures.targets_changed == 1
+    page = client.get(f"/organisations/{DEMO_ID[:9]}").get_data(as_text=True)
+    assert '<span class="value">1</span> cibles modifiées après le début' in page

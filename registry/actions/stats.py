@@ -157,9 +157,18 @@ def _compute(registry: Registry, siren: str | None = None) -> Statistics:
 def _flag_counts(registry: Registry, siren: str | None) -> tuple[int, int]:
     """Results overdue and targets changed: computed by the search at query time (they depend on today)."""
     if siren is not None:
-        return 0, 0  # an organisation page counts them from its own search (see `organisation`)
+        overdue, changed = _flagged(registry, siren)
+        return len(overdue), len(changed)
     facets = search_index.search(registry, Caller.anonymous(), search_index.request(limit=1)).facets
     return (facets.get("resultats_en_retard", {}).get(YES, 0), facets.get("cibles_modifiees", {}).get(YES, 0))
+
+
+def _flagged(registry: Registry, siren: str) -> tuple[frozenset[str], frozenset[str]]:
+    """An organisation's records whose results are overdue, and those whose targets changed after the start: the
+    same rules (`derived.derive`) as the search facets behind the compliance page, on its records only."""
+    views = catalog_queries.views(registry, [item.id for item in sq.latest(registry, 100_000, siren)])
+    return (frozenset(v.id for v in views if v.derived.results_overdue),
+            frozenset(v.id for v in views if v.derived.target_switched))
 
 
 _cache: dict[tuple[int, str | None], tuple[object, Statistics]] = {}
@@ -230,8 +239,10 @@ class OrganisationPage:
     siren: str
     nom: str
     type_porteur: str
-    statistics: Statistics  # its figures' overdue and changed counts are 0: the search has no organisation facet
+    statistics: Statistics
     experiences: list[sq.Latest]
+    overdue: frozenset[str] = frozenset()  # ids of its records whose results are overdue
+    changed: frozenset[str] = frozenset()  # ids of its records whose targets changed after the start
 
 
 def organisation(registry: Registry, caller: Caller, siren: str) -> OrganisationPage | None:
@@ -244,7 +255,8 @@ def organisation(registry: Registry, caller: Caller, siren: str) -> Organisation
     stats = statistics(registry, caller, siren)
     if not stats.figures.experiences:
         return None
-    return OrganisationPage(siren, found[0], found[1], stats, sq.latest(registry, 500, siren))
+    return OrganisationPage(siren, found[0], found[1], stats, sq.latest(registry, 500, siren),
+                            *_flagged(registry, siren))
 
 
 def organisations(registry: Registry, caller: Caller) -> list[tuple[str, str, int]]:
