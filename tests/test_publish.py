@@ -318,3 +318,65 @@ def test_admin_pages(app: Flask, sqlite_registry: Registry) -> None:
                        data={"action": "approve", "csrf_token": token(client, "/admin")}).status_code == 302
     assert accounts.get_user(sqlite_registry, pending.id).organisations
     assert client.post(f"/admin/adhesions/{pending.memberships[0].id}", data={"action": "approve"}).status_code == 400
+
+
+def test_an_upload_that_empties_a_child_table_warns_before_publishing(app: Flask, sqlite_registry: Registry) -> None:
+    """A table in the file replaces all of a record's rows in it: a sheet left empty would delete the current
+    indicators. The report says so, by record and table, and publishing needs an explicit confirmation."""
+    from openpyxl import Workbook
+
+    std = get_standard()
+    exp_id = f"{LYON}-2026-002"
+    main = {"id_experience": exp_id, "intitule": "Capteurs de places", "resume": "Un test de capteurs.",
+            "nom_porteur": "Ville de Lyon", "siren_porteur": LYON, "type_porteur": "commune",
+            "code_insee_commune": "69123", "domaine": "mobilite_stationnement", "objectifs": "Objectifs.",
+            "date_debut": "2026-01-01", "phase": "experimentation", "statut": "en_cours", "resultat": "non_evalue",
+            "date_maj": "2026-01-15"}
+    indicator = {"id_experience": exp_id, "code_indicateur": "temps_recherche", "libelle_indicateur": "Temps moyen",
+                 "categorie_indicateur": "service_rendu", "type_valeur": "cible", "valeur": "8", "unite": "min"}
+
+    def xlsx(main_row: dict[str, str], indicators: list[dict[str, str]] | None) -> bytes:
+        book = Workbook()
+        sheets = [("experiences", [main_row])] + ([("indicateurs", indicators)] if indicators is not None else [])
+        for n, (name, rows) in enumerate(sheets):
+            ws = book.active if n == 0 else book.create_sheet()
+            ws.title = name
+            header = list(std.table(name).field_names)
+            ws.append(header)
+            for r in rows:
+                ws.append([r.get(h, "") for h in header])
+        out = io.BytesIO()
+        book.save(out)
+        return out.getvalue()
+
+    two = [indicator, {**indicator, "type_valeur": "reference", "valeur": "12"}]
+    assert experiences.publish_upload(sqlite_registry, Caller.operator(), xlsx(main, two), "a.xlsx").accepted
+    member(sqlite_registry, "a@lyon.example", LYON)
+    client = app.test_client()
+    login(client, "a@lyon.example")
+    csrf = token(client, "/publier/deposer")
+
+    def check(data: bytes) -> tuple[int, str]:
+        answer = client.post("/publier/deposer", data={"csrf_token": csrf, "fichier": (io.BytesIO(data), "b.xlsx")},
+                             content_type="multipart/form-data")
+        return answer.status_code, html.unescape(answer.get_data(as_text=True))
+
+    status, page = check(xlsx({**main, "intitule": "Capteurs de places libres"}, []))
+    assert status == 200 and "Attention : des lignes actuelles seront supprimées" in page
+    assert (f"{exp_id} — « Indicateurs d'évaluation des expériences » : ce fichier n'en contient aucune ; "
+            "les 2 lignes actuelles seront supprimées.") in page
+    assert re.search(r'<input type="checkbox" id="confirm" name="confirm" value="1" required', page)
+    tok = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    refused = client.post("/publier/deposer/publier", data={"csrf_token": csrf, "token": tok, "removals": "1"})
+    assert refused.status_code == 400 and "cochez" in html.unescape(refused.get_data(as_text=True))
+    assert len(experiences.get(sqlite_registry, Caller.anonymous(), exp_id).record["indicateurs"]) == 2
+    done = client.post("/publier/deposer/publier",
+                       data={"csrf_token": csrf, "token": tok, "removals": "1", "confirm": "1"})
+    assert done.status_code == 200
+    view = experiences.get(sqlite_registry, Caller.anonymous(), exp_id)
+    assert view.main["intitule"] == "Capteurs de places libres" and view.record["indicateurs"] == []
+    # a file without the indicators' sheet keeps them: no warning; nor when the sheet has the record's rows
+    assert experiences.publish_upload(sqlite_registry, Caller.operator(), xlsx(main, two), "a.xlsx").accepted
+    for data in (xlsx({**main, "intitule": "Sans feuille"}, None), xlsx({**main, "intitule": "Avec"}, two[:1])):
+        status, page = check(data)
+        assert status == 200 and "Rien n'est encore enregistré" in page and "seront supprimées" not in page

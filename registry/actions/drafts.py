@@ -95,6 +95,35 @@ class UploadCheck:
     report: Report
     experience_ids: tuple[str, ...]
     refused: str | None  # why this caller may not publish it (another organisation), else None
+    removals: tuple[Removal, ...] = ()  # child rows this file deletes (a table in it, empty for a stored record)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A table of the file without any row for an experience that has rows in the registry: publishing the file
+    replaces them with none (a submitted table replaces all of a record's rows in it: `records.merge`)."""
+
+    experience_id: str
+    table: str
+    current: int  # rows the registry holds now
+
+
+def upload_removals(registry: Registry, sub: Submission) -> tuple[Removal, ...]:
+    """What publishing this (valid) submission would delete without the file saying so row by row."""
+    tables = [name for name in sub.tables if name != MAIN_RESOURCE]
+    if not tables or not sub.valid:
+        return ()
+    in_file = {(name, row.get(KEY_FIELD, "")) for name in tables for row in sub.tables[name].rows}
+    ids = sub.experience_ids()
+    out: list[Removal] = []
+    with registry.session() as s:
+        for start in range(0, len(ids), 500):
+            for exp_id, record in s.execute(select(Experience.id, Experience.record)
+                                            .where(Experience.id.in_(ids[start:start + 500]))):
+                out += [Removal(exp_id, name, len(record.get(name) or [])) for name in tables
+                        if (name, exp_id) not in in_file and record.get(name)]
+    order = {exp_id: n for n, exp_id in enumerate(ids)}
+    return tuple(sorted(out, key=lambda r: (order[r.experience_id], r.table)))
 
 
 # --- the form's fields, from the standard ------------------------------------------------------------------
@@ -425,7 +454,7 @@ def check_upload(registry: Registry, caller: Caller, data: bytes, name: str, use
             token = f"{user_id or 0}-{secrets.token_urlsafe(16)}"
             (_upload_dir(registry) / token).write_bytes(data)
             (_upload_dir(registry) / f"{token}.name").write_text(name, encoding="utf-8")
-    return UploadCheck(token, name, sub.report, ids, refused)
+    return UploadCheck(token, name, sub.report, ids, refused, upload_removals(registry, sub))
 
 
 def _may_publish(caller: Caller, siren: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from registry.actions import Forbidden, accounts, drafts, experiences
@@ -218,7 +218,13 @@ def upload() -> Any:
     except Forbidden as exc:
         return render_template("publish/upload.html", check=None, error=str(exc)), 403
     status = 200 if check.report.valid and not check.refused else 400
-    return render_template("publish/upload.html", check=check, report=check.report.to_dict("fr")), status
+    return render_template("publish/upload.html", check=check, report=check.report.to_dict("fr"),
+                           table_title=_table_title), status
+
+
+def _table_title(table: str) -> str:
+    spec = get_standard().table(table)
+    return (spec.title_en if g.get("lang") == "en" and spec.title_en else spec.title) or table
 
 
 @bp.post("/deposer/publier")
@@ -226,6 +232,10 @@ def upload() -> Any:
 def upload_publish() -> Any:
     view = current()
     assert view is not None
+    if request.form.get("removals", "0") != "0" and request.form.get("confirm") != "1":
+        return render_template("publish/upload.html", check=None, error=_(
+            "Ce fichier supprime des lignes actuelles : cochez « Je confirme la suppression de ces lignes » pour "
+            "le publier, ou déposez un fichier corrigé.")), 400
     try:
         result = drafts.publish_upload(registry(), user_caller("upload"), request.form.get("token", ""), view.id)
     except DraftNotFound:
