@@ -3,6 +3,13 @@ and a bounded load generator on 127.0.0.1 (C concurrent clients, R requests) ove
 and record pages: requests per second, p50/p95 per kind; the search backend alone is timed in the same run.
 
     .venv/bin/python benchmarks/site_benchmark.py [--experiences 10000] [--clients 20] [--requests 2000]
+        [--think 0 1.0] [--page-cache 512 0] [--home DIR]
+
+Two load models, each run on a fresh gunicorn: closed loop (each client sends its next request as soon as the
+last one is answered: `--think 0`, the worst case) and users who read a page before the next click (`--think 1.0`:
+a random pause of 0.5-1.5 s). `--page-cache 0` turns off the search page's memory (every search is computed),
+512 is the site's default. `--home DIR` keeps the instance (a later run with the same DIR reuses it).
+The load generator runs on the same 2 cores as the server: its own CPU is part of the figures.
 Aim: search page p95 < 100 ms at 20 concurrent clients.
 """
 
@@ -65,23 +72,28 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--think", type=float, nargs="+", default=[0.0, 1.0], help="mean pause between requests (s)")
+    ap.add_argument("--page-cache", type=int, nargs="+", default=[512, 0], help="REGISTRY_PAGE_CACHE values")
+    ap.add_argument("--max-seconds", type=float, default=300.0, help="each load run stops after this")
+    ap.add_argument("--home", type=Path, default=None, help="instance folder, reused when it holds a registry")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="site-bench-"))
-    home = work / "instance"
-    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "data" / "synthetic.py")
-    assert spec and spec.loader
-    synthetic = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(synthetic)
-    t0 = time.perf_counter()
-    synthetic.generate(work / "corpus", args.experiences, args.seed)
+    home = args.home or work / "instance"
+    reuse = (home / "registry.sqlite3").exists()
     reg = Registry(load_settings(home=str(home)))
-    reg.migrate()
-    result = experiences.publish_file(reg, Caller.operator(), work / "corpus")
-    assert result.accepted
-    ids = [o.id for o in result.outcomes] if hasattr(result.outcomes[0], "id") else []
-    if not ids:
-        ids = [h.id for h in search_index.search(reg, Caller.anonymous(), search_index.request(limit=1000)).hits]
-    print(f"corpus: {args.experiences} experiences loaded and indexed in {time.perf_counter() - t0:.0f} s")
+    t0 = time.perf_counter()
+    if not reuse:
+        spec = importlib.util.spec_from_file_location("synthetic", ROOT / "data" / "synthetic.py")
+        assert spec and spec.loader
+        synthetic = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(synthetic)
+        synthetic.generate(work / "corpus", args.experiences, args.seed)
+        reg.migrate()
+        assert experiences.publish_file(reg, Caller.operator(), work / "corpus").accepted
+    ids = [h.id for h in search_index.search(reg, Caller.anonymous(), search_index.request(limit=1000)).hits]
+    total = search_index.search(reg, Caller.anonymous(), search_index.request(limit=1)).total
+    print(f"corpus: {total} experiences " + (f"reused from {home}" if reuse else
+                                             f"loaded and indexed in {time.perf_counter() - t0:.0f} s"))
 
     # the search backend alone, same requests as the pages
     plan = urls(ids, args.requests, args.seed)
@@ -97,12 +109,26 @@ def main() -> None:
         t = time.perf_counter()
         search_index.search(reg, Caller.anonymous(), req)
         backend_ms.append((time.perf_counter() - t) * 1000)
+    distinct = len({url for kind, url in plan if kind == "search"})
+    print(f"plan: {len(plan)} requests, {len(backend_ms)} search pages ({distinct} distinct URLs), "
+          f"{len(plan) - len(backend_ms)} record pages")
     print(f"search backend alone: {len(backend_ms)} searches, p50 {percentile(backend_ms, 50):.1f} ms, "
           f"p95 {percentile(backend_ms, 95):.1f} ms")
     reg.close()
 
+    for cache in args.page_cache:
+        for think in args.think:
+            load(home, plan, args.clients, think, cache, args.max_seconds, args.seed)
+
+
+def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, cache: int, max_seconds: float,
+         seed: int) -> None:
+    """One run on a fresh gunicorn (2 workers): `clients` threads share the plan; each pauses about `think` s
+    (uniform in [think/2, 3 think/2]) between its requests; the run stops when the plan is done or after
+    max_seconds."""
     port = free_port()
-    env = {**os.environ, "REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40}
+    env = {**os.environ, "REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40,
+           "REGISTRY_PAGE_CACHE": str(cache)}
     gunicorn = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
                 "web.app:create_app()"]
     server = subprocess.Popen(gunicorn, cwd=ROOT, env=env)
@@ -114,13 +140,15 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        for _, url in plan[:40]:  # warm both workers
-            urllib.request.urlopen(base + url, timeout=30).read()
+        for _, url in plan[-40:]:  # warm both workers (imports, searchers), not the pages of the plan
+            urllib.request.urlopen(base + url.replace("q=", "q=warm+"), timeout=30).read()
         timings: dict[str, list[float]] = {"search": [], "record": []}
         lock, cursor, errors = threading.Lock(), [0], [0]
+        deadline = time.monotonic() + max_seconds
 
-        def client() -> None:
-            while True:
+        def client(n: int) -> None:
+            rng = random.Random(seed * 1000 + n)
+            while time.monotonic() < deadline:
                 with lock:
                     if cursor[0] >= len(plan):
                         return
@@ -135,20 +163,26 @@ def main() -> None:
                     continue
                 with lock:
                     timings[kind].append((time.perf_counter() - t) * 1000)
+                if think:
+                    time.sleep(rng.uniform(think / 2, think * 1.5))
 
+        load_before = os.getloadavg()[0]
         t = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(args.clients)]
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
         for th in threads:
             th.start()
         for th in threads:
             th.join()
         elapsed = time.perf_counter() - t
         done = sum(len(v) for v in timings.values())
-        print(f"gunicorn 2 workers, {args.clients} clients, {done} requests in {elapsed:.1f} s: "
-              f"{done / elapsed:.0f} requests/s, {errors[0]} errors")
+        model = "closed loop, no think time" if not think else f"think time {think:g} s (uniform {think / 2:g}-" \
+                                                                f"{think * 1.5:g} s)"
+        print(f"gunicorn 2 workers, page cache {cache}, {clients} clients, {model}: {done} requests in "
+              f"{elapsed:.1f} s = {done / elapsed:.0f} requests/s, {errors[0]} errors; load average "
+              f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
         for kind, values in timings.items():
             print(f"  {kind} pages: {len(values)}, p50 {percentile(values, 50):.0f} ms, "
-                  f"p95 {percentile(values, 95):.0f} ms")
+                  f"p95 {percentile(values, 95):.0f} ms, max {max(values, default=float('nan')):.0f} ms")
     finally:
         server.terminate()
         server.wait(timeout=10)

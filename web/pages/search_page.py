@@ -9,6 +9,7 @@ markup (about 240 values), both of which depend only on that key.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from registry.serialize.labels import facet_label, facet_title
 from web.context import MAX_PAGE_NUMBER, PAGE_SIZE, caller, registry, search_request
 
 SHOWN = 6  # values shown before « Voir les N autres valeurs »
-CACHE_SIZE = 512  # pages per process (a page is 30-60 KB)
+CACHE_SIZE = int(os.environ.get("REGISTRY_PAGE_CACHE", "512"))  # pages per process (30-60 KB each); 0: none
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def search_page() -> tuple[str, int]:
     lang = str(g.get("lang", "fr"))
     version = search_index.version(reg, who)
     key = (version, dt.date.today(), lang, req.text, tuple(sorted(req.filters.items())), req.sort, page)
-    found = PAGES.get(key) if version is not None else None
+    found = PAGES.get(key) if version is not None and PAGES.size else None
     if found is not None:
         return found
     results = search_index.search(reg, who, req)
@@ -118,6 +119,6 @@ def search_page() -> tuple[str, int]:
                            groups=facet_groups(results, req.filters, req.text, req.sort, lang), shown=SHOWN,
                            sorts=search_index.SORTS, sort=req.sort)
     answer = (html, 404 if out_of_range else 200)
-    if version is not None:
+    if version is not None and PAGES.size:
         PAGES.put(key, answer)
     return answer
