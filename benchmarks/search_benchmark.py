@@ -8,8 +8,9 @@
    word forms) with a Zipf-like frequency and varied sentence shapes, so that a word matches a realistic
    share of the records.
 2. Relevance: one query per label of `domaine` and of `technologies` (the standard's own labels), judged
-   relevant when the record carries that code; over the demo records plus a few hundred synthetic ones.
-   Precision at 5 and nDCG at 10 per backend.
+   relevant when the record carries that code, and the hand-judged queries of search_relevance.csv
+   (queries as people type them, relevant demo records chosen by reading them); over the demo records plus
+   a few hundred synthetic ones. Precision at 5 and nDCG at 10 per backend.
 3. Speed: 200 mixed queries (1 to 3 words, phrases, exclusions, OR, facet filters), top 20 with the exact
    total, every facet and snippets; p50/p95, the p95 of queries matching more than 20 % of the records
    apart, index build time and size, peak memory of this process. Baseline in the same run: SQLite FTS5
@@ -198,12 +199,28 @@ def fts_query(text: str) -> str:
 
 
 # ---------------------------------------------------------------- relevance
-def relevance(reg: Registry) -> tuple[float, float, int]:
-    std = get_standard()
-    judged = []
+JUDGED = Path(__file__).with_name("search_relevance.csv")  # queries as people type them, judged by hand
+
+
+def judged_queries(records: dict[str, dict[str, str]], demo: set[str]) -> list[tuple[str, str, set[str]]]:
+    """(kind, query, relevant ids): one query per label of `domaine` and `technologies` (relevant: a demo
+    record carrying the code), then the hand-judged queries of search_relevance.csv."""
+    std, out = get_standard(), []
     for field in ("domaine", "technologies"):
         spec = std.main.by_name[field]
-        judged += [(field, code, spec.label(code)) for code in spec.codes or ()]
+        for code in spec.codes or ():
+            relevant = {i for i, r in records.items() if i in demo and (
+                code in r.get(field, "").split("|")
+                or (field == "domaine" and code in r.get("domaines_secondaires", "").split("|")))}
+            if relevant:
+                out.append(("label", spec.label(code), relevant))
+    with JUDGED.open(encoding="utf-8", newline="") as fh:
+        out += [("judged", r["query"], set(r["relevant"].split("|"))) for r in csv.DictReader(fh)]
+    return out
+
+
+def relevance(reg: Registry) -> dict[str, tuple[float, float, int]]:
+    """P@5 and nDCG@10 per kind of query ("label", "judged") and over all ("all")."""
     with reg.session() as s:
         from sqlalchemy import select
 
@@ -213,19 +230,17 @@ def relevance(reg: Registry) -> tuple[float, float, int]:
             Experience.status == Status.PUBLISHED))}
     with (DEMO_DIR / "experiences.csv").open(encoding="utf-8", newline="") as fh:
         demo = {r["id_experience"] for r in csv.DictReader(fh)}
-    p5s, ndcgs = [], []
-    for field, code, label in judged:
-        # judged relevant: a demo record (real text) carrying the code; synthetic records are distractors
-        relevant = {i for i, r in records.items() if i in demo and (code in r.get(field, "").split("|")
-                    or (field == "domaine" and code in r.get("domaines_secondaires", "").split("|")))}
-        if not relevant:
-            continue
-        hits = [h.id for h in search.search(reg, SearchRequest(label, {}, "pertinence", 10, 0, False)).hits]
-        p5s.append(sum(1 for h in hits[:5] if h in relevant) / 5)
+    scores: dict[str, list[tuple[float, float]]] = {"label": [], "judged": [], "all": []}
+    for kind, query, relevant in judged_queries(records, demo):
+        assert relevant <= demo, (query, relevant - demo)  # synthetic records are distractors
+        hits = [h.id for h in search.search(reg, SearchRequest(query, {}, "pertinence", 10, 0, False)).hits]
+        p5 = sum(1 for h in hits[:5] if h in relevant) / 5
         dcg = sum(1 / math.log2(i + 2) for i, h in enumerate(hits[:10]) if h in relevant)
         ideal = sum(1 / math.log2(i + 2) for i in range(min(10, len(relevant))))
-        ndcgs.append(dcg / ideal)
-    return statistics.mean(p5s), statistics.mean(ndcgs), len(p5s)
+        for key in (kind, "all"):
+            scores[key].append((p5, dcg / ideal))
+    return {k: (statistics.mean(p for p, _ in v), statistics.mean(n for _, n in v), len(v))
+            for k, v in scores.items() if v}
 
 
 # ---------------------------------------------------------------- main
@@ -254,9 +269,9 @@ def run(args: argparse.Namespace) -> None:
                 assert publish_path(reg, DEMO_DIR, Provenance("cli")).accepted
                 assert publish_path(reg, rel_corpus, Provenance("cli")).accepted
                 search.rebuild(reg)
-                p5, ndcg, n = relevance(reg)
-                print(f"relevance [{backend}]: {n} judged queries over {args.relevance_synthetic} synthetic + demo "
-                      f"records: P@5 {p5:.3f}, nDCG@10 {ndcg:.3f}")
+                for kind, (p5, ndcg, n) in relevance(reg).items():
+                    print(f"relevance [{backend}] {kind}: {n} judged queries over {args.relevance_synthetic} "
+                          f"synthetic + demo records: P@5 {p5:.3f}, nDCG@10 {ndcg:.3f}")
                 reg.close()
         if args.relevance_only:
             return
