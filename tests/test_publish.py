@@ -380,3 +380,27 @@ def test_an_upload_that_empties_a_child_table_warns_before_publishing(app: Flask
     for data in (xlsx({**main, "intitule": "Sans feuille"}, None), xlsx({**main, "intitule": "Avec"}, two[:1])):
         status, page = check(data)
         assert status == 200 and "Rien n'est encore enregistré" in page and "seront supprimées" not in page
+
+
+def test_the_record_page_has_a_modify_link_for_its_organisation_only(app: Flask, sqlite_registry: Registry) -> None:
+    from registry.paths import SCHEMAS_DIR
+
+    assert experiences.publish_file(sqlite_registry, Caller.operator(), SCHEMAS_DIR / "datapackage.json").accepted
+    exp_id = f"{PARIS}-2023-001"  # an example record of Paris
+    link = f'<a class="button" href="/publier/experiences/{exp_id}/modifier">Modifier'
+    anonymous = app.test_client()
+    assert link not in anonymous.get(f"/experiences/{exp_id}").get_data(as_text=True)
+    member(sqlite_registry, "a@lyon.example", LYON)
+    lyon = app.test_client()
+    login(lyon, "a@lyon.example")
+    assert link not in lyon.get(f"/experiences/{exp_id}").get_data(as_text=True)
+    member(sqlite_registry, "b@paris.example", PARIS)
+    paris = app.test_client()
+    login(paris, "b@paris.example")
+    assert link in paris.get(f"/experiences/{exp_id}").get_data(as_text=True)
+    assert paris.get(f"/publier/experiences/{exp_id}/modifier").status_code == 200  # the link leads somewhere
+    accounts.create_user(sqlite_registry, Caller.operator(), "admin@registre.example", "Admin", PASSWORD,
+                         registry_admin=True)
+    admin = app.test_client()
+    login(admin, "admin@registre.example")
+    assert link in admin.get(f"/experiences/{exp_id}").get_data(as_text=True)

@@ -8,11 +8,13 @@ from flask import abort, render_template, request, url_for
 
 from registry.actions import experiences
 from registry.actions import index as search_index
+from registry.actions.authz import Permission, allowed
 from registry.actions.experiences import InvalidRequest
 from registry.queries import ExperienceView, NotFound, RevisionInfo
 from registry.serialize import dataset_ld, experience_json, script_json
 from registry.serialize.stats import indicator_svg
 from registry.standard import MAIN_RESOURCE, get_standard
+from web.accounts import user_caller
 from web.context import caller, registry
 from web.pages import bp
 
@@ -81,7 +83,10 @@ def experience(exp_id: str) -> object:
         lessons.setdefault(row.get("categorie", ""), []).append(row)
     permalink = url_for("pages.experience", exp_id=view.id, _external=True)
     ld = script_json(dataset_ld(view, request.url_root))
+    # the members of its organisation (and registry admins) get a « Modifier » link; the page stays public
+    may_edit = view.published and allowed(user_caller(), Permission.PUBLISH, view.main.get("siren_porteur"))
     return render_template("experience.html", view=view, data=data, revisions=revisions, similar=similar,
+                           may_edit=may_edit,
                            sections=[(k, [f for f in fs if view.main.get(f)]) for k, fs in SECTIONS],
                            other_fields=_other_fields(), indicators=indicators(
                                view.record.get("indicateurs", [])), lessons=lessons, std=std, permalink=permalink,
