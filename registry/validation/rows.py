@@ -137,6 +137,25 @@ def build_model(table: TableSpec) -> type[BaseModel]:
     return create_model(f"Row_{table.name}", __config__=CONFIG, **fields)
 
 
+_BUILT: dict[tuple[int, Any], tuple[Any, Any]] = {}
+
+
+def _built(spec: Any, build: Callable[[Any], Any]) -> Any:
+    """What `build` makes of a (frozen, schema-derived) spec, made once per spec: pydantic models and
+    adapters take milliseconds to build, and a harvest checks thousands of small files."""
+    key = (id(spec), build)
+    hit = _BUILT.get(key)
+    if hit is None or hit[0] is not spec:
+        hit = _BUILT[key] = (spec, build(spec))
+    return hit[1]
+
+
+def _adapters(spec: FieldSpec) -> tuple[TypeAdapter[Any], Any]:
+    either = Annotated[Union[annotation(spec), _REFUSED], Field(union_mode="left_to_right")]  # noqa: UP007
+    return (TypeAdapter(annotation(spec), config=CONFIG),
+            TypeAdapter(list[either], config=CONFIG).validator)  # type: ignore[valid-type]
+
+
 @dataclass
 class RowResult:
     values: dict[str, Any] | None  # typed values, None when the row has errors
@@ -157,9 +176,7 @@ class FieldMemo:
     accepted: codes, dates, SIRENs and communes repeat across rows, so each distinct value is checked once."""
 
     def __init__(self, spec: FieldSpec) -> None:
-        self.adapter: TypeAdapter[Any] = TypeAdapter(annotation(spec), config=CONFIG)
-        either = Annotated[Union[annotation(spec), _REFUSED], Field(union_mode="left_to_right")]  # noqa: UP007
-        self.many = TypeAdapter(list[either], config=CONFIG).validator  # type: ignore[valid-type]
+        self.adapter, self.many = _built(spec, _adapters)
         self.accepted: dict[str, Any] = {}
 
     def typed_many(self, values: list[str]) -> dict[str, Any]:
@@ -200,7 +217,7 @@ class RowChecker:
 
     def __init__(self, table: TableSpec) -> None:
         self.table = table
-        self.model = build_model(table)
+        self.model = _built(table, build_model)
         self.specs = table.by_name
         self.validator = self.model.__pydantic_validator__
         self.renamed = {attribute(s.name): s.name for s in table.fields if attribute(s.name) != s.name}
