@@ -9,11 +9,13 @@ import time
 
 import click
 
-from registry.actions import Forbidden
+from registry.actions import Caller, Forbidden
 from registry.actions import harvest as actions
 from registry.actions import index as search_index
 from registry.cli.common import EXIT_INVALID, home_option, operator, registry, table
 from registry.cli.i18n import tr
+from registry.jobs import Background
+from registry.store import Registry
 
 STATUS = {"running": ("en cours", "running"), "done": ("terminé", "done"), "failed": ("échoué", "failed")}
 COUNT_LABELS = {"new": ("nouvelles", "new"), "updated": ("mises à jour", "updated"),
@@ -252,15 +254,51 @@ def job(job_id: int, fmt: str, home: str | None) -> None:
 
 @click.command()
 @click.option("--once", is_flag=True, help="Un seul passage : lance les moissonnages dus, puis s'arrête.")
-@click.option("--interval", type=click.FloatRange(min=1), default=60, show_default=True,
-              help="Secondes entre deux passages.")
+@click.option("--interval", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Secondes entre deux passages (sous 60 : un diviseur de 60).")
+@click.option("--concurrency", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="PostgreSQL : moissonnages menés en même temps par ce worker.")
+@click.option("--heartbeat", type=click.FloatRange(min=0.5), default=10, show_default=True,
+              help="PostgreSQL : secondes entre deux signes de vie de ce worker.")
+@click.option("--stalled-after", type=click.FloatRange(min=1), default=30, show_default=True,
+              help="PostgreSQL : un worker sans signe de vie depuis ce nombre de secondes est tenu pour mort ; "
+                   "ses moissonnages sont relancés par un autre.")
 @home_option
-def worker(once: bool, interval: float, home: str | None) -> None:
-    """Lance les moissonnages programmés (--schedule) ; plusieurs workers peuvent tourner ensemble."""
-    from harvesters.run import run_source
+def worker(once: bool, interval: int, concurrency: int, heartbeat: float, stalled_after: float,
+           home: str | None) -> None:
+    """Lance les moissonnages programmés (--schedule) et le travail de fond (index de recherche, fichiers
+    complets). Sur PostgreSQL : une file procrastinate, autant de workers que voulu, sur une ou plusieurs
+    machines ; sur SQLite : la boucle de ce seul processus."""
+    from harvesters import queue
 
     reg = _reg(home)
     caller = operator("worker")
+    if queue.is_postgresql(reg):
+        if interval < 60 and 60 % interval:
+            raise click.BadParameter(tr("sous 60 s, un diviseur de 60", "below 60 s, a divisor of 60"),
+                                     param_hint="--interval")
+        settings = queue.WorkerSettings(interval=interval, heartbeat=heartbeat, stalled_after=stalled_after,
+                                        concurrency=concurrency)
+        background = None
+        if not once:
+            background = Background(reg, interval=5.0)  # the search index and the downloads, in this process
+            background.start()
+        try:
+            queue.run_worker(reg, caller, settings, once=once)
+        finally:
+            if background is not None:
+                background.stop()
+        if once:
+            search_index.background_round(reg, caller)
+        return
+    _sqlite_loop(reg, caller, once, interval)
+
+
+def _sqlite_loop(reg: Registry, caller: Caller, once: bool, interval: float) -> None:
+    """One process runs the schedule: dead jobs closed (their source is then due again at once), due
+    sources harvested one after the other, then the background work."""
+    from harvesters.run import run_source
+
     while True:
         closed = actions.close_dead_jobs(reg, caller)
         if closed:
@@ -270,7 +308,7 @@ def worker(once: bool, interval: float, home: str | None) -> None:
             try:
                 view = run_source(reg, caller, src.name, scheduled=True)
             except actions.HarvestError:
-                continue  # another worker has it, or it was just disabled
+                continue  # another process has it, or it was just disabled
             click.echo(f"{src.name} : n° {view.id} {STATUS[view.status][_en()]} — {_counts(view.counts)}")
         search_index.background_round(reg, caller)  # the search index and the downloads follow the database
         if once:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import hashlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from registry.actions import Forbidden, experiences, index
+from registry.actions import Forbidden, experiences
 from registry.actions import harvest as actions
 from registry.standard import KEY_FIELD, MAIN_RESOURCE, Standard, get_standard
 from registry.store import Registry
@@ -28,7 +27,6 @@ from registry.validation.report import Issue, Report
 from registry.validation.sources import read_path, table_from_bytes
 
 MAX_PASSES = 4
-INDEX_EVERY = 10.0  # seconds: the search index follows a harvest in batches, not after every dataset
 MAX_MESSAGES = 200  # per item: a huge bad file still gives a readable report (the counts stay exact)
 FULL_REPORT = 10**7  # per code: every error kept, to know every invalid experience
 
@@ -52,14 +50,6 @@ class Context:
     limits: Limits
     std: Standard = field(default_factory=get_standard)
     progress: Callable[[str], None] | None = None
-
-    _last_index: float = field(default_factory=time.monotonic)
-
-    def written(self, force: bool = False) -> None:
-        """Brings the search index up to date at most every INDEX_EVERY seconds (and at the end of the job)."""
-        if force or time.monotonic() - self._last_index > INDEX_EVERY:
-            index.after_write(self.registry)
-            self._last_index = time.monotonic()
 
     @property
     def caller(self) -> Any:
@@ -208,7 +198,6 @@ def process(ctx: Context, dataset_id: str, dataset_name: str | None, files: list
                 reg, ctx.caller, sub, source_name=f"{handle.source.name} : {dataset_name or dataset_id}"[:1000],
                 source_url=(url or "")[:2000] or None,
                 comment=f"Moissonnage n° {handle.job_id}, jeu de données {dataset_id}"[:2000], index_now=False)
-            ctx.written()
         except Forbidden as exc:
             handle.counts["failed"] += 1
             actions.add_item(reg, handle, "failed", dataset_id, dataset_name, url, sorted(seen),
@@ -297,7 +286,6 @@ def infer_deletions(ctx: Context, seen: set[str], protected: set[str], gone_data
                   f"{where} (moissonnage complet n° {handle.job_id}).")
         try:
             experiences.withdraw(reg, ctx.caller, exp_id, reason, index_now=False)
-            ctx.written()
         except Forbidden as exc:
             actions.add_item(reg, handle, "failed", dataset_id, None, None, [exp_id], messages=[message(str(exc))])
             handle.counts["failed"] += 1

@@ -4,8 +4,10 @@ and 5xx only, a bounded number of redirects, and the private-network rule checke
 
 The rule: the host is resolved first; if any of its addresses is loopback, private, link-local, multicast,
 reserved or unspecified, the request is refused before any connection is made, unless the source was
-added with --allow-private-network. (The address is resolved again by the HTTP library when it connects;
-a host whose DNS answer changes in between is not caught: see docs/harvesting.md.)
+added with --allow-private-network. The address checked is *pinned*: the connection goes to that very
+address (the HTTP library does not resolve the name a second time), so a DNS answer that changes between
+the check and the connection ("DNS rebinding") cannot lead to a private address. The name is still the one
+sent in the Host header and checked against the TLS certificate.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 USER_AGENT = "registre-rex-moissonneur/0.1 (+https://github.com/territoires-connectes/registre-rex)"
 Resolver = Callable[[str, int], list[str]]
@@ -58,6 +63,7 @@ class Options:
     max_redirects: int = 5
     page_size: int = 100  # package_search rows
     overlap_seconds: int = 3600  # incremental runs start this long before the last good run's start
+    per_host: int = 4  # requests at once to one portal (datasets fetched in parallel)
     allow_private_network: bool = False
     allowed_addresses: frozenset[str] = frozenset()  # tests: these exact addresses pass the rule
     resolver: Resolver = system_resolver
@@ -71,15 +77,16 @@ def _blocked(ip: str) -> bool:
                 or addr.is_unspecified)
 
 
-def check_url(url: str, options: Options) -> None:
+def check_url(url: str, options: Options) -> tuple[str, int, str] | None:
     """Refuses a non-http(s) URL, or (without allow_private_network) one whose host resolves to a private
-    network address. Nothing is connected to."""
+    network address. Nothing is connected to. Returns (host, port, the address to connect to), None when
+    private networks are allowed (then the system resolves the name when connecting)."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise HarvestFetchError(f"Adresse refusée : {url[:300]} (seules les adresses http:// et https:// sont "
                                 "acceptées).")
     if options.allow_private_network:
-        return
+        return None
     host = parts.hostname
     try:
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
@@ -98,11 +105,55 @@ def check_url(url: str, options: Options) -> None:
             raise NetworkRefused(
                 f"Adresse refusée : {host} désigne {ip}, une adresse de réseau privé ou local. Le moissonnage "
                 "ne s'y connecte pas, sauf si la source a été ajoutée avec --allow-private-network.")
+    if not addresses:
+        raise HarvestFetchError(f"Nom de domaine introuvable : {host}.")
+    return host, port, addresses[0]
+
+
+PinLookup = Callable[[str, int], str | None]
+
+
+def _pinned_adapter(lookup: PinLookup, pool_size: int) -> HTTPAdapter:
+    """An adapter whose connections open their socket to the pinned address of their host (lookup), never
+    to a second DNS answer; the Host header, SNI and certificate check keep the name."""
+
+    def open_socket(conn: HTTPConnection, connect: Callable[[], Any]) -> Any:
+        address = lookup(conn.host, conn.port or 0)
+        if address is None:
+            return connect()
+        saved = conn._dns_host  # type: ignore[attr-defined]
+        conn._dns_host = address  # type: ignore[attr-defined]
+        try:
+            return connect()
+        finally:
+            conn._dns_host = saved  # type: ignore[attr-defined]
+
+    class Plain(HTTPConnection):
+        def _new_conn(self) -> Any:
+            return open_socket(self, super()._new_conn)
+
+    class Tls(HTTPSConnection):
+        def _new_conn(self) -> Any:
+            return open_socket(self, super()._new_conn)
+
+    class PlainPool(HTTPConnectionPool):
+        ConnectionCls = Plain
+
+    class TlsPool(HTTPSConnectionPool):
+        ConnectionCls = Tls
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": PlainPool, "https": TlsPool}
+
+    return Adapter(pool_connections=8, pool_maxsize=pool_size)
 
 
 class GuardedSession(requests.Session):
     """A requests session that applies the network rule, timeouts and a size cap to every request it sends,
-    redirects included (ckanapi's RemoteCKAN is given one)."""
+    redirects included (ckanapi's RemoteCKAN is given one). Each connection goes to the address the rule
+    checked (pinned per host and port); a connection to a host that was not checked is refused."""
 
     def __init__(self, options: Options) -> None:
         super().__init__()
@@ -110,9 +161,23 @@ class GuardedSession(requests.Session):
         self.max_redirects = options.max_redirects
         self.headers["User-Agent"] = USER_AGENT
         self.trust_env = False  # no proxy from the environment: the rule is checked on the real host
+        self.pins: dict[tuple[str, int], str] = {}
+        adapter = _pinned_adapter(self._pinned, max(4, options.per_host))
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def _pinned(self, host: str, port: int) -> str | None:
+        if self.options.allow_private_network:
+            return None
+        address = self.pins.get((host.strip("[]").lower(), port))
+        if address is None:
+            raise NetworkRefused(f"Adresse refusée : {host} n'a pas été vérifiée avant la connexion.")
+        return address
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        check_url(request.url or "", self.options)
+        pin = check_url(request.url or "", self.options)
+        if pin is not None:
+            self.pins[(pin[0].lower(), pin[1])] = pin[2]
         kwargs["timeout"] = (self.options.connect_timeout, self.options.read_timeout)
         stream = kwargs.pop("stream", False)
         response = super().send(request, stream=True, **kwargs)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from harvesters import ckan, core, url
 from harvesters.net import HarvestFetchError, Options
-from registry.actions import Caller
+from registry.actions import Caller, index
 from registry.actions import harvest as actions
 from registry.store import Registry
 
-BEAT_SECONDS = 20.0
+BEAT_SECONDS = 10.0
 
 
 def options_for(registry: Registry, source: actions.SourceView, base: Options | None = None) -> Options:
@@ -27,8 +27,10 @@ def options_for(registry: Registry, source: actions.SourceView, base: Options | 
 
 
 def run_source(registry: Registry, caller: Caller, name: str, full: bool = False, options: Options | None = None,
-               progress: Callable[[str], None] | None = None, scheduled: bool = False) -> actions.JobView:
-    """One job of one source, now (`scheduled`: only if the source is enabled and still due, for the worker)."""
+               progress: Callable[[str], None] | None = None, scheduled: bool = False,
+               update_index: bool = True) -> actions.JobView:
+    """One job of one source, now (`scheduled`: only if the source is enabled and still due, for the worker).
+    The search index follows the outbox once, at the end (`update_index`), or in the background."""
     handle = actions.start_job(registry, caller, name, full, require_enabled=scheduled, require_due=scheduled)
     stop = threading.Event()
 
@@ -55,7 +57,8 @@ def run_source(registry: Registry, caller: Caller, name: str, full: bool = False
             raise
         return view
     stop.set()
-    ctx.written(force=True)
+    if update_index:
+        index.after_write(registry)
     failed = handle.source.type == "url" and not complete
     status = actions.JobStatus.FAILED if failed else actions.JobStatus.DONE
     return actions.finish_job(registry, handle, status, " ".join(notes) or None, advance=complete and not failed)

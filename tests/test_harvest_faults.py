@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import requests
 import urllib3.util.connection
 
 from harvesters import net
 from harvesters.net import HarvestFetchError, NetworkRefused, Options, check_url
 from harvesters.run import run_source
-from harvesters.testing import FaultPortal, experience_id, experiences_csv
+from harvesters.testing import FaultPortal, File, experience_id, experiences_csv
 from registry.actions import Caller, Forbidden, Role, experiences
 from registry.actions import harvest as actions
 from registry.queries import NotFound
@@ -78,6 +80,43 @@ def test_private_addresses_refused_before_any_connection(monkeypatch: pytest.Mon
     with pytest.raises(NetworkRefused):
         session.get("http://intranet.example/rex.csv")
     check_url("http://10.0.0.1/", Options(allow_private_network=True))  # the source's choice
+
+
+def test_the_checked_address_is_the_one_connected_to(portal: FaultPortal, only_loopback: list[str],
+                                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """DNS rebinding: the rule's resolver answers 127.0.0.1 (allowed here), the system's DNS would answer a
+    private address at connection time; the connection goes to the checked address, the name is never
+    resolved again, and nothing but 127.0.0.1 is connected to."""
+    portal.files["/rex.csv"] = net_file = File(experiences_csv([1]))
+    real = socket.getaddrinfo
+    second_answers: list[str] = []
+
+    def rebinding_dns(host, *args, **kwargs):
+        if host == "rebind.invalid":
+            second_answers.append(host)
+            return real("10.20.30.40", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    checked: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        checked.append(host)
+        return ["127.0.0.1"]
+
+    options = Options(connect_timeout=2, read_timeout=2, retries=0, resolver=resolver,
+                      allowed_addresses=frozenset({"127.0.0.1"}))
+    session = net.GuardedSession(options)
+    port = portal.server.server_address[1]
+    got = net.download(session, f"http://rebind.invalid:{port}/rex.csv", tmp_path / "rex.csv")
+    assert got.path.read_bytes() == net_file.body and checked == ["rebind.invalid"]
+    assert second_answers == [] and set(only_loopback) == {"127.0.0.1"}
+    assert net_file.hits == 1
+    # a host the rule never checked is not connected to, even through the pinned pool
+    with pytest.raises(NetworkRefused, match="vérifiée"):
+        session.get_adapter("http://x").send(
+            session.prepare_request(requests.Request("GET", f"http://other.invalid:{port}/")),
+            timeout=2)
 
 
 def test_a_private_portal_is_refused_without_a_request(sqlite_registry: Registry, portal: FaultPortal) -> None:

@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy.engine import make_url
 
 from registry import service
 from registry.actions.authz import Caller, Permission, Role, check
@@ -29,7 +30,9 @@ from registry.validation import KnownIds, Limits
 
 TYPES = ("ckan", "url")
 SCHEDULES = {"hourly": dt.timedelta(hours=1), "daily": dt.timedelta(days=1), "weekly": dt.timedelta(weeks=1)}
-LEASE = dt.timedelta(seconds=120)  # renewed by every heartbeat; a holder silent for this long is dead
+LEASE = dt.timedelta(seconds=60)  # renewed by every heartbeat (10 s); a holder silent for this long is dead
+INTERRUPTED = "Moissonnage interrompu"  # the message of a job whose process died (it does not count as a run)
+RERUNS = 3  # a source whose last jobs were all interrupted this many times waits for its next due time
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 SIREN_RE = re.compile(r"^[0-9]{9}$")
 ITEM_STATUSES = ("new", "updated", "unchanged", "withdrawn", "invalid", "failed", "ignored", "conflict")
@@ -42,6 +45,10 @@ class HarvestError(ValueError):
 
 class SourceBusy(HarvestError):
     """Another process is harvesting this source right now."""
+
+
+class NotDue(HarvestError):
+    """A scheduled run found its source harvested since it was planned (by another worker): nothing to do."""
 
 
 def now() -> dt.datetime:
@@ -127,11 +134,13 @@ class JobView:
     counts: dict[str, int]
     message: str | None
     items: tuple[ItemView, ...] = ()
+    owner: str = ""  # host:pid:… of the process that ran it
 
     def to_dict(self, items: bool = True) -> dict[str, Any]:
         out = {"id": self.id, "source": self.source, "status": self.status, "full": self.full,
                "started_at": _iso(self.started_at), "finished_at": _iso(self.finished_at),
-               "heartbeat_at": _iso(self.heartbeat_at), "counts": self.counts, "message": self.message}
+               "heartbeat_at": _iso(self.heartbeat_at), "counts": self.counts, "message": self.message,
+               "owner": self.owner}
         if items:
             out["items"] = [i.to_dict() for i in self.items]
         return out
@@ -155,7 +164,7 @@ def _job_view(job: HarvestJob, items: Iterable[HarvestItem] = ()) -> JobView:
                    _aware(job.finished_at), _aware(job.heartbeat_at), dict(job.counts or {}),  # type: ignore[arg-type]
                    job.message, tuple(ItemView(i.id, i.dataset_id, i.dataset_name, i.url, i.status,
                                                tuple(i.experience_ids or ()), dict(i.counts or {}),
-                                               tuple(i.messages or ())) for i in items))
+                                               tuple(i.messages or ())) for i in items), job.owner)
 
 
 def _admin(caller: Caller) -> None:
@@ -252,16 +261,32 @@ def harvest_caller(source: SourceView) -> Caller:
     return Caller.operator("harvest", actor)
 
 
+def _is_due(s: Any, src: HarvestSource) -> bool:
+    """Due when the last job that ran its course (a job whose process died does not count, up to RERUNS
+    times in a row: its source is run again at once) started longer ago than the source's period."""
+    if src.schedule not in SCHEDULES:
+        return False
+    recent = s.execute(select(HarvestJob.started_at, HarvestJob.status, HarvestJob.message)
+                       .where(HarvestJob.source_id == src.id).order_by(HarvestJob.id.desc()).limit(RERUNS)).all()
+    interrupted = [r for r in recent if r.status == JobStatus.FAILED and (r.message or "").startswith(INTERRUPTED)]
+    if recent and len(interrupted) == len(recent) == RERUNS:
+        last = recent[0].started_at  # interrupted again and again: back to the schedule
+    else:
+        last = next((r.started_at for r in recent if r not in interrupted), None)
+    return last is None or _aware(last) + SCHEDULES[src.schedule] <= now()  # type: ignore[operator,index]
+
+
 def due_sources(registry: Registry, caller: Caller) -> list[SourceView]:
-    """Enabled sources with a schedule whose last job started longer ago than their period."""
+    """Enabled sources with a schedule that are due (`_is_due`) and not being harvested."""
     _admin(caller)
     out = []
     with registry.session() as s:
         for src in s.scalars(select(HarvestSource).where(HarvestSource.enabled.is_(True),
-                                                         HarvestSource.schedule.is_not(None))):
-            last = s.scalar(select(HarvestJob.started_at).where(HarvestJob.source_id == src.id)
-                            .order_by(HarvestJob.id.desc()).limit(1))
-            if last is None or _aware(last) + SCHEDULES[src.schedule] <= now():  # type: ignore[operator,index]
+                                                         HarvestSource.schedule.is_not(None))
+                             .order_by(HarvestSource.name)):
+            running = s.scalar(select(HarvestJob.id).where(HarvestJob.source_id == src.id,
+                                                           HarvestJob.status == JobStatus.RUNNING).limit(1))
+            if running is None and _is_due(s, src):
                 out.append(_source_view(src))
     return out
 
@@ -291,10 +316,29 @@ def _close_dead(s: Any, source_id: int | None = None) -> int:
         stale = _aware(job.heartbeat_at) + LEASE < now()  # type: ignore[operator]
         if stale or _owner_dead(job.owner):
             job.status, job.finished_at = JobStatus.FAILED, now()
-            job.message = ("Moissonnage interrompu : le processus qui le menait s'est arrêté "
+            job.message = (f"{INTERRUPTED} : le processus qui le menait s'est arrêté "
                            f"(dernier signe de vie : {_iso(job.heartbeat_at)}).")
             closed += 1
     return closed
+
+
+def close_interrupted(registry: Registry, caller: Caller, name: str, why: str) -> int:
+    """The source's running jobs closed as failed and its lease freed, when the task queue knows that the
+    worker running them is dead (its heartbeats stopped). Returns how many jobs were closed."""
+    _admin(caller)
+    with registry.session() as s:
+        src = s.scalar(select(HarvestSource).where(HarvestSource.name == name))
+        if src is None:
+            return 0
+        closed = 0
+        for job in s.scalars(select(HarvestJob).where(HarvestJob.source_id == src.id,
+                                                      HarvestJob.status == JobStatus.RUNNING)):
+            job.status, job.finished_at = JobStatus.FAILED, now()
+            job.message = f"{INTERRUPTED} : {why} (dernier signe de vie : {_iso(job.heartbeat_at)})."
+            if src.lease_owner == job.owner:
+                src.lease_owner, src.lease_until = None, None
+            closed += 1
+        return closed
 
 
 def close_dead_jobs(registry: Registry, caller: Caller) -> int:
@@ -325,21 +369,17 @@ def start_job(registry: Registry, caller: Caller, name: str, full: bool = False,
             raise SourceBusy(f"La source « {name} » vient d'être prise par un autre processus.")
     with registry.session() as s:
         src = _get(s, name)
-        if require_due and src.schedule in SCHEDULES:  # checked again under the lease: another worker may
-            last = s.scalar(select(HarvestJob.started_at).where(HarvestJob.source_id == src.id)  # just have run it
-                            .order_by(HarvestJob.id.desc()).limit(1))
-            if last is not None and _aware(last) + SCHEDULES[src.schedule] > now():
-                src.lease_owner, src.lease_until = None, None
-                raise_later = SourceBusy(f"La source « {name} » vient d'être moissonnée par un autre processus.")
-            else:
-                raise_later = None
+        _close_dead(s, src.id)
+        if require_due and not _is_due(s, src):  # checked again under the lease: another worker may have
+            src.lease_owner, src.lease_until = None, None  # just run it
+            raise_later: HarvestError | None = NotDue(
+                f"La source « {name} » vient d'être moissonnée par un autre processus.")
         else:
             raise_later = None
     if raise_later is not None:
         raise raise_later
     with registry.session() as s:
         src = _get(s, name)
-        _close_dead(s, src.id)
         start = now()
         job = HarvestJob(source_id=src.id, source_name=src.name, status=JobStatus.RUNNING, full=full, owner=owner,
                          started_at=start, heartbeat_at=start, counts=dict.fromkeys(COUNTS, 0))
@@ -497,13 +537,18 @@ def claimed_elsewhere(registry: Registry, handle: JobHandle, ids: Iterable[str])
 def claim(registry: Registry, handle: JobHandle, ids: Iterable[str], dataset_id: str | None,
           url: str | None) -> None:
     """Records that this source published these ids (from this dataset)."""
+    wanted = sorted(set(ids))
     with registry.session() as s:
-        for exp_id in set(ids):
-            rec = s.get(HarvestRecord, (handle.source.id, exp_id))
-            if rec is None:
-                rec = HarvestRecord(source_id=handle.source.id, experience_id=exp_id, claimed_at=now())
-                s.add(rec)
-            rec.dataset_id, rec.url, rec.withdrawn, rec.last_job_id = dataset_id, url, False, handle.job_id
+        for chunk in range(0, len(wanted), 500):
+            part = wanted[chunk:chunk + 500]
+            have = {r.experience_id: r for r in s.scalars(select(HarvestRecord).where(
+                HarvestRecord.source_id == handle.source.id, HarvestRecord.experience_id.in_(part)))}
+            for exp_id in part:
+                rec = have.get(exp_id)
+                if rec is None:
+                    rec = HarvestRecord(source_id=handle.source.id, experience_id=exp_id, claimed_at=now())
+                    s.add(rec)
+                rec.dataset_id, rec.url, rec.withdrawn, rec.last_job_id = dataset_id, url, False, handle.job_id
 
 
 def claims_to_withdraw(registry: Registry, handle: JobHandle, seen: set[str],
@@ -523,6 +568,37 @@ def mark_withdrawn(registry: Registry, handle: JobHandle, exp_id: str) -> None:
                   .values(withdrawn=True, last_job_id=handle.job_id).execution_options(synchronize_session=False))
 
 
+# -- the task queue (PostgreSQL: harvesters/queue.py, procrastinate) ---------------------------------------------
+
+QUEUE_SCHEMA_LOCK = 7_300_451  # pg_advisory_xact_lock key while the queue's schema is created
+
+
+def database_kind(registry: Registry) -> str:
+    return registry.engine.dialect.name
+
+
+def queue_conninfo(registry: Registry, caller: Caller) -> str:
+    """The registry's database as a libpq URI, for the task queue's own connections."""
+    _admin(caller)
+    return make_url(registry.settings.db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def ensure_queue_schema(registry: Registry, caller: Caller, schema: str, probe_table: str, ddl: str) -> bool:
+    """Applies the task queue's DDL in its own PostgreSQL schema, once (under an advisory lock, so that
+    workers starting together do not race). True when it was applied now."""
+    _admin(caller)
+    if not re.fullmatch(r"[a-z_]+", schema) or not re.fullmatch(r"[a-z_]+", probe_table):
+        raise ValueError("schema and table names: lowercase letters and _")
+    with registry.engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": QUEUE_SCHEMA_LOCK})
+        if conn.scalar(text(f"SELECT to_regclass('{schema}.{probe_table}')")) is not None:
+            return False
+        conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+        conn.execute(text(f"SET LOCAL search_path TO {schema}"))
+        conn.exec_driver_sql(ddl.replace("%", "%%"))
+        return True
+
+
 def running_jobs(registry: Registry, caller: Caller) -> list[JobView]:
     _admin(caller)
     with registry.session() as s:
@@ -539,6 +615,7 @@ __all__ = [
     "JobHandle",
     "JobStatus",
     "JobView",
+    "NotDue",
     "SourceBusy",
     "SourceView",
     "add_item",
@@ -547,9 +624,12 @@ __all__ = [
     "claimed_elsewhere",
     "claims_to_withdraw",
     "close_dead_jobs",
+    "close_interrupted",
+    "database_kind",
     "dataset_state",
     "default_limits",
     "due_sources",
+    "ensure_queue_schema",
     "failed_datasets",
     "finish_job",
     "get_job",
@@ -561,6 +641,7 @@ __all__ = [
     "list_sources",
     "mark_withdrawn",
     "process_owner",
+    "queue_conninfo",
     "remove_source",
     "report_conflict_to_owner",
     "running_jobs",
