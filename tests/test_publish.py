@@ -404,3 +404,68 @@ def test_the_record_page_has_a_modify_link_for_its_organisation_only(app: Flask,
     admin = app.test_client()
     login(admin, "admin@registre.example")
     assert link in admin.get(f"/experiences/{exp_id}").get_data(as_text=True)
+
+
+def test_admins_add_edit_enable_and_run_harvest_sources(app: Flask, sqlite_registry: Registry) -> None:
+    """Through the admin pages only, on registry/actions/harvest.py: add (the action's French errors next to the
+    kept values), edit while never harvested, disable/enable, run now against a file served on 127.0.0.1."""
+    import threading
+    import time
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Response as WResponse
+
+    from registry.actions import harvest
+    from registry.paths import SCHEMAS_DIR
+
+    body = (SCHEMAS_DIR / "experiences" / "exemple-valide.csv").read_bytes()
+    server = make_server("127.0.0.1", 0, lambda env, start: WResponse(body, mimetype="text/csv")(env, start))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/experiences.csv"
+    try:
+        accounts.create_user(sqlite_registry, Caller.operator(), "admin@registre.example", "Admin", PASSWORD,
+                             registry_admin=True)
+        client = app.test_client()
+        login(client, "admin@registre.example")
+        admin = token(client, "/admin")
+        assert "Ajouter une source de moissonnage" in client.get("/admin").get_data(as_text=True)
+        form = {"csrf_token": admin, "name": "fichier-local", "url": "ftp://ailleurs", "type": "url",
+                "organisations": "", "query": "", "schedule": "weekly"}
+        bad = client.post("/admin/moissonnage/sources/nouvelle", data=form)
+        page = html.unescape(bad.get_data(as_text=True))
+        assert bad.status_code == 400 and "Adresse invalide : « ftp://ailleurs »" in page
+        assert 'value="fichier-local"' in page and '<option value="weekly" selected>' in page  # nothing retyped
+        assert client.post("/admin/moissonnage/sources/nouvelle", data={**form, "url": url + "?v=1"}).status_code == 302
+        assert harvest.get_source(sqlite_registry, Caller.operator(), "fichier-local").url == url + "?v=1"
+        # never harvested: its settings can change
+        edit = "/admin/moissonnage/sources/fichier-local/modifier"
+        assert f'value="{url}?v=1"' in client.get(edit).get_data(as_text=True)
+        wrong = client.post(edit, data={**form, "url": url, "organisations": "123"})
+        assert wrong.status_code == 400 and "SIREN invalide" in html.unescape(wrong.get_data(as_text=True))
+        assert harvest.get_source(sqlite_registry, Caller.operator(), "fichier-local").url == url + "?v=1"
+        assert client.post(edit, data={**form, "url": url, "schedule": "", "allow_private_network": "1"}
+                           ).status_code == 302
+        source = harvest.get_source(sqlite_registry, Caller.operator(), "fichier-local")
+        assert (source.url, source.schedule, source.allow_private_network) == (url, None, True)
+        for action, enabled in (("disable", False), ("enable", True)):
+            client.post("/admin/moissonnage/fichier-local", data={"csrf_token": admin, "action": action})
+            assert harvest.get_source(sqlite_registry, Caller.operator(), "fichier-local").enabled is enabled
+        # run now: a job in the background, its report linked from the admin page
+        assert client.post("/admin/moissonnage/fichier-local",
+                           data={"csrf_token": admin, "action": "run"}).status_code == 302
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            jobs = harvest.list_jobs(sqlite_registry, Caller.operator(), "fichier-local")
+            if jobs and jobs[0].status != "running":
+                break
+            time.sleep(0.2)
+        assert jobs and jobs[0].status == "done" and jobs[0].counts.get("new"), jobs
+        assert experiences.listing(sqlite_registry, Caller.anonymous()).total >= 1
+        assert f"/admin/moissonnage/travaux/{jobs[0].id}" in client.get("/admin").get_data(as_text=True)
+        # harvested: its settings stay (its reports and claims depend on them)
+        page = html.unescape(client.get(edit).get_data(as_text=True))
+        assert "Cette source a déjà été moissonnée" in page and "<form method=\"post\" class=\"form\">" not in page
+        client.post(edit, data={**form, "url": url + "?v=2"})
+        assert harvest.get_source(sqlite_registry, Caller.operator(), "fichier-local").url == url
+    finally:
+        server.shutdown()

@@ -1,5 +1,5 @@
 """Registry admins: users and their memberships, organisations, withdrawn records with their reasons,
-harvest sources (enable, run now) and jobs with their per-item reports. Anonymous: the login page;
+harvest sources (add, edit, enable, run now) and jobs with their per-item reports. Anonymous: the login page;
 a logged-in user who is not a registry admin: 403. The rights are checked again by each action."""
 
 from __future__ import annotations
@@ -94,6 +94,75 @@ def source(name: str) -> Any:
     except (HarvestError, Forbidden) as exc:
         flash(str(exc))
     return redirect(url_for("admin.index") + "#moissonnage")
+
+
+SOURCE_FIELDS = ("name", "url", "type", "organisations", "query", "schedule")
+
+
+def _source_form() -> dict[str, str]:
+    return {k: request.form.get(k, "").strip()[:2000] for k in SOURCE_FIELDS} | {
+        "allow_private_network": "1" if request.form.get("allow_private_network") == "1" else ""}
+
+
+def _add(form: dict[str, str]) -> harvest_actions.SourceView:
+    return harvest_actions.add_source(
+        registry(), user_caller(), form["name"], form["url"], form["type"] or "ckan",
+        [s for s in form["organisations"].replace(",", " ").split() if s], form["query"] or None,
+        form["schedule"] or None, form["allow_private_network"] == "1")
+
+
+def _source_page(form: dict[str, str], error: str | None = None, source: harvest_actions.SourceView | None = None,
+                 harvested: bool = False) -> Any:
+    page = render_template("admin/source.html", form=form, error=error, source=source, harvested=harvested,
+                           types=harvest_actions.TYPES, schedules=list(harvest_actions.SCHEDULES))
+    return page, 400 if error else 200
+
+
+@bp.route("/moissonnage/sources/nouvelle", methods=["GET", "POST"])
+def add_source() -> Any:
+    """A new harvest source (harvest.add_source checks every value and says what is wrong, in French)."""
+    if request.method == "GET":
+        return _source_page({"type": "ckan", "schedule": "daily"})
+    form = _source_form()
+    try:
+        _add(form)
+    except (HarvestError, Forbidden) as exc:
+        return _source_page(form, str(exc))
+    flash(_("Source « %(name)s » ajoutée.", name=form["name"]))
+    return redirect(url_for("admin.index") + "#moissonnage")
+
+
+@bp.route("/moissonnage/sources/<name>/modifier", methods=["GET", "POST"])
+def edit_source(name: str) -> Any:
+    """A source's settings. The harvest actions have no update: a source never harvested is replaced (removed and
+    added again: it has no job, claim or report to lose); one already harvested keeps its settings, shown here."""
+    caller = user_caller()
+    try:
+        found = harvest_actions.get_source(registry(), caller, name)
+    except HarvestError:
+        abort(404)
+    harvested = bool(harvest_actions.list_jobs(registry(), caller, name, limit=1))
+    if request.method == "GET" or harvested:
+        return _source_page(_form_of(found), None, found, harvested)
+    form, error = {**_source_form(), "name": name}, None
+    harvest_actions.remove_source(registry(), caller, name)
+    try:
+        _add(form)
+    except (HarvestError, Forbidden) as exc:
+        _add(_form_of(found))  # the previous settings, which were valid
+        error = str(exc)
+    if not found.enabled:
+        harvest_actions.set_enabled(registry(), caller, name, False)
+    if error:
+        return _source_page(form, error, found)
+    flash(_("Modification enregistrée."))
+    return redirect(url_for("admin.index") + "#moissonnage")
+
+
+def _form_of(found: harvest_actions.SourceView) -> dict[str, str]:
+    return {"name": found.name, "url": found.url, "type": found.type, "organisations": " ".join(found.organisations),
+            "query": found.query or "", "schedule": found.schedule or "",
+            "allow_private_network": "1" if found.allow_private_network else ""}
 
 
 def _run_in_background(name: str) -> None:
