@@ -469,3 +469,25 @@ def test_admins_add_edit_enable_and_run_harvest_sources(app: Flask, sqlite_regis
         assert harvest.get_source(sqlite_registry, Caller.operator(), "fichier-local").url == url
     finally:
         server.shutdown()
+
+
+def test_the_publishing_pages_in_english(app: Flask, sqlite_registry: Registry) -> None:
+    """The `publish` catalogue (accounts, publishing, admin) is complete and compiled, and the pages use it."""
+    from pathlib import Path
+
+    from web.translations.__main__ import load_po, mo_bytes, template_catalog
+
+    english = load_po("en", "publish")
+    missing = [m.id for m in template_catalog("publish")
+               if m.id and not ((found := english.get(m.id)) and all(found.string if isinstance(found.string, tuple)
+                                                                      else (found.string,)))]
+    assert missing == []
+    mo = Path(__file__).resolve().parents[1] / "web" / "translations" / "en" / "LC_MESSAGES" / "publish.mo"
+    assert mo.read_bytes() == mo_bytes("en", "publish"), "run `python -m web.translations compile`"
+    client = app.test_client()
+    login_page = client.get("/compte/connexion?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in login_page and ">Log in</button>" in login_page and "Forgotten password?" in login_page
+    member(sqlite_registry, "a@lyon.example", LYON)
+    login(client, "a@lyon.example")
+    upload = client.get("/publier/deposer").get_data(as_text=True)
+    assert "Upload a file" in upload and "Check the file" in upload and "Déposer" not in upload
