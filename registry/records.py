@@ -39,7 +39,8 @@ def merge(std: Standard, current: Record | None, main_row: dict[str, str] | None
         main.update(main_row)
     record[MAIN_RESOURCE] = full_row(std, MAIN_RESOURCE, main)
     for table, rows in children.items():
-        record[table] = [full_row(std, table, r) for r in rows]
+        names = std.table(table).field_names  # once per table, not per row
+        record[table] = [{name: r.get(name, "") for name in names} for r in rows]
     return record
 
 

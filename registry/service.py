@@ -7,17 +7,18 @@ state, and add an outbox event. Invalid input is refused whole with its report; 
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from registry.db import PROJECTED_FIELDS, Experience, Organisation, OutboxEvent, Revision, Status
-from registry.geo import get_geography
+from registry.geo import Geography, get_geography
 from registry.records import Record, content_hash, merge
 from registry.standard import KEY_FIELD, MAIN_RESOURCE, Standard, get_standard
 from registry.store import Registry
@@ -28,6 +29,7 @@ from registry.validation.sources import RawTable
 Channel = Literal["form", "upload", "api", "harvest", "cli"]
 CHANNELS: tuple[str, ...] = ("form", "upload", "api", "harvest", "cli")
 ATTEMPTS = 3  # a transaction that lost a race with another writer is redone on the new state
+CHUNK = 500  # experiences written per batch of statements (and kept in the session at once)
 
 
 # Sizes match the columns of `revisions` (db.py); checked before any write, on every channel.
@@ -88,9 +90,12 @@ class WithdrawError(ValueError):
 
 def known_ids(registry: Registry) -> KnownIds:
     def lookup(ids: set[str]) -> set[str]:
+        wanted, found = sorted(ids), set()
         with registry.session() as s:
-            rows = s.scalars(select(Experience.id).where(Experience.id.in_(ids), Experience.status == Status.PUBLISHED))
-            return set(rows)
+            for start in range(0, len(wanted), CHUNK):  # bounded statements (SQLite caps bound parameters)
+                found |= set(s.scalars(select(Experience.id).where(Experience.id.in_(wanted[start:start + CHUNK]),
+                                                                   Experience.status == Status.PUBLISHED)))
+        return found
 
     return lookup
 
@@ -130,13 +135,15 @@ def publish(registry: Registry, sub: Submission, prov: Provenance, std: Standard
         for row in table.rows:
             grouped.setdefault(row[KEY_FIELD], {}).setdefault(name, []).append(row)
     child_tables = [n for n in sub.tables if n != MAIN_RESOURCE]
+    ids = sub.experience_ids()
     for attempt in range(ATTEMPTS):
         try:
             with registry.session() as s:
-                outcomes = []
-                for exp_id in sub.experience_ids():
-                    children = {t: grouped.get(exp_id, {}).get(t, []) for t in child_tables}
-                    outcomes.append(_upsert(registry, s, std, exp_id, main.get(exp_id), children, prov))
+                outcomes: list[Outcome] = []
+                for start in range(0, len(ids), CHUNK):
+                    changes = [(exp_id, main.get(exp_id), {t: grouped.get(exp_id, {}).get(t, []) for t in child_tables})
+                               for exp_id in ids[start:start + CHUNK]]
+                    outcomes += _write_chunk(registry, s, std, changes, prov)
         except DBAPIError as exc:
             # another writer committed the same experience first (or SQLite's snapshot went stale):
             # the whole transaction is redone on the new state
@@ -165,60 +172,98 @@ def _conflict(exc: DBAPIError) -> bool:
     return code is not None and (code & 0xFF) in SQLITE_CONFLICTS
 
 
-def _upsert(registry: Registry, s: Session, std: Standard, exp_id: str, main_row: dict[str, str] | None,
-            children: dict[str, list[dict[str, str]]], prov: Provenance) -> Outcome:
-    current = s.get(Experience, exp_id, with_for_update=True)
-    record = merge(std, current.record if current else None, main_row, children)
-    digest = content_hash(record)
-    if current is not None and current.status == Status.PUBLISHED and current.content_hash == digest:
-        return Outcome(exp_id, "unchanged", current.revision)
-    if current is None:
-        action = "create"
-    else:
-        action = "restore" if current.status == Status.WITHDRAWN else "update"
-    exp = _project(registry, s, current, exp_id, record, digest)
-    rev = _revision(registry, s, std, exp, action, prov, record, digest)
-    s.add(OutboxEvent(experience_id=exp_id, revision_id=rev.id, event="upsert", created_at=rev.created_at))
-    label = {"create": "created", "update": "updated", "restore": "restored"}[action]
-    return Outcome(exp_id, label, rev.number)  # type: ignore[arg-type]
+Change = tuple[str, dict[str, str] | None, dict[str, list[dict[str, str]]]]  # id, main row, child rows
 
 
-def _project(registry: Registry, s: Session, exp: Experience | None, exp_id: str, record: Record,
-             digest: str) -> Experience:
+def _write_chunk(registry: Registry, s: Session, std: Standard, changes: list[Change],
+                 prov: Provenance) -> list[Outcome]:
+    """One slice of a submission: a fixed number of statements whatever the registry's size.
+
+    One locking read of the slice's current rows (in id order, so two writers lock in the same order), one read
+    of their organisations, then batched inserts: experiences, revisions, outbox.
+    """
+    ids = sorted(exp_id for exp_id, _, _ in changes)
+    current = {e.id: e for e in s.scalars(select(Experience).where(Experience.id.in_(ids))
+                                          .order_by(Experience.id).with_for_update())}
+    outcomes: list[Outcome] = []
+    pending: list[tuple[int, str, Experience, Record, str]] = []  # position, action, row, record, hash
+    for exp_id, main_row, children in changes:
+        exp = current.get(exp_id)
+        record = merge(std, exp.record if exp else None, main_row, children)
+        digest = content_hash(record)
+        if exp is not None and exp.status == Status.PUBLISHED and exp.content_hash == digest:
+            outcomes.append(Outcome(exp_id, "unchanged", exp.revision))
+            continue
+        action = "create" if exp is None else "restore" if exp.status == Status.WITHDRAWN else "update"
+        pending.append((len(outcomes), action, exp or Experience(id=exp_id, revision=0), record, digest))
+        outcomes.append(Outcome(exp_id, "unchanged", 0))  # replaced below, once the revision is numbered
+    if pending:
+        orgs = _organisations(registry, s, [record for _, _, _, record, _ in pending])
+        revisions: list[dict[str, Any]] = []
+        geo = get_geography()
+        for _, action, exp, record, digest in pending:
+            now = registry.clock()
+            if action == "create":
+                exp.created_at = now
+                s.add(exp)
+            _project(exp, record, digest, orgs, now, geo)
+            revisions.append(_revision_row(registry, std, exp, action, prov, record, digest))
+        s.flush()  # the experiences, in batched statements (their keys are known)
+        # revisions and outbox events as plain executemany inserts: reading each new id back would cost a
+        # statement per row on SQLite; one query finds them all
+        s.execute(insert(Revision), revisions)
+        keys = [(r["experience_id"], r["number"]) for r in revisions]
+        numbered = dict(s.execute(select(Revision.experience_id, Revision.id)
+                                  .where(tuple_(Revision.experience_id, Revision.number).in_(keys))).all())
+        s.execute(insert(OutboxEvent), [{"experience_id": r["experience_id"], "event": "upsert",
+                                         "revision_id": numbered[r["experience_id"]], "created_at": r["created_at"]}
+                                        for r in revisions])
+        labels = {"create": "created", "update": "updated", "restore": "restored"}
+        for (pos, action, exp, _, _), rev in zip(pending, revisions, strict=True):
+            outcomes[pos] = Outcome(exp.id, labels[action], rev["number"])  # type: ignore[arg-type]
+    return outcomes
+
+
+def _organisations(registry: Registry, s: Session, records: list[Record]) -> dict[str, Organisation]:
+    """The bearers of these records, created when new (and flushed before the experiences that name them)."""
+    sirens = sorted({r[MAIN_RESOURCE]["siren_porteur"] for r in records})
+    orgs = {o.siren: o for o in s.scalars(select(Organisation).where(Organisation.siren.in_(sirens)))}
+    created = False
+    for record in records:
+        row = record[MAIN_RESOURCE]
+        if row["siren_porteur"] not in orgs:
+            orgs[row["siren_porteur"]] = org = Organisation(siren=row["siren_porteur"], created_at=registry.clock())
+            s.add(org)
+            created = True
+        orgs[row["siren_porteur"]].nom = row["nom_porteur"]
+        orgs[row["siren_porteur"]].type_porteur = row["type_porteur"]
+    if created:
+        s.flush()
+    return orgs
+
+
+def _project(exp: Experience, record: Record, digest: str, orgs: dict[str, Organisation], now: dt.datetime,
+             geo: Geography) -> None:
     """The current-state row, rebuilt from the record (and the geography it derives from)."""
     row = record[MAIN_RESOURCE]
-    now = registry.clock()
-    org = s.get(Organisation, row["siren_porteur"])
-    if org is None:
-        s.add(Organisation(siren=row["siren_porteur"], nom=row["nom_porteur"], type_porteur=row["type_porteur"],
-                           created_at=now))
-        s.flush()
-    else:
-        org.nom, org.type_porteur = row["nom_porteur"], row["type_porteur"]
-    if exp is None:
-        exp = Experience(id=exp_id, revision=0, created_at=now)
-        s.add(exp)
-    commune = get_geography().commune(row["code_insee_commune"])
-    exp.siren_porteur = row["siren_porteur"]
+    commune = geo.commune(row["code_insee_commune"])
+    exp.siren_porteur = orgs[row["siren_porteur"]].siren
     exp.status, exp.withdrawn_reason = Status.PUBLISHED.value, None
     for name in PROJECTED_FIELDS:
         setattr(exp, name, row[name] or None)
     exp.departement = commune.departement if commune else None
     exp.region = commune.region if commune else None
     exp.content_hash, exp.record, exp.updated_at = digest, record, now
-    return exp
 
 
-def _revision(registry: Registry, s: Session, std: Standard, exp: Experience, action: str, prov: Provenance,
-              record: Record, digest: str) -> Revision:
+def _revision_row(registry: Registry, std: Standard, exp: Experience, action: str, prov: Provenance,
+                  record: Record, digest: str) -> dict[str, Any]:
+    """The next revision of `exp` (its number counted on the experience), as the columns to insert."""
     exp.revision += 1
-    rev = Revision(experience_id=exp.id, number=exp.revision, action=action, channel=prov.channel,
-                   actor=prov.actor, source_url=prov.source_url, source_name=prov.source_name,
-                   comment=prov.comment, standard_version=std.version, content_hash=digest, record=record,
-                   created_at=registry.clock())
-    s.add(rev)
-    s.flush()
-    return rev
+    return {"experience_id": exp.id, "number": exp.revision, "action": action, "channel": prov.channel,
+            "actor": prov.actor, "source_url": prov.source_url, "source_name": prov.source_name,
+            "comment": prov.comment, "standard_version": std.version, "content_hash": digest, "record": record,
+            "created_at": registry.clock()}
 
 
 def withdraw(registry: Registry, exp_id: str, reason: str, prov: Provenance) -> Outcome:
@@ -235,6 +280,8 @@ def withdraw(registry: Registry, exp_id: str, reason: str, prov: Provenance) -> 
             raise WithdrawError(f"L'expérience {exp_id} est déjà retirée.")
         prov = Provenance(prov.channel, prov.actor, prov.source_url, prov.source_name, reason)
         exp.status, exp.withdrawn_reason, exp.updated_at = Status.WITHDRAWN.value, reason, registry.clock()
-        rev = _revision(registry, s, std, exp, "withdraw", prov, exp.record, exp.content_hash)
+        rev = Revision(**_revision_row(registry, std, exp, "withdraw", prov, exp.record, exp.content_hash))
+        s.add(rev)
+        s.flush()
         s.add(OutboxEvent(experience_id=exp_id, revision_id=rev.id, event="withdraw", created_at=rev.created_at))
         return Outcome(exp_id, "withdrawn", rev.number)

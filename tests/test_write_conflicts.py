@@ -47,11 +47,11 @@ def test_two_imports_in_opposite_orders_deadlock_and_are_redone(pg_registry: Reg
     assert publish_bytes(registry, csv_bytes(rows), "base.csv", Provenance("cli")).accepted
     barrier = threading.Barrier(2, timeout=30)
     local = threading.local()
-    real_upsert, real_conflict = service._upsert, service._conflict
+    real_write, real_conflict = service._write_chunk, service._conflict
     codes: list[str | None] = []
 
-    def upsert(*args, **kwargs):  # after the first row is locked, wait for the other import to lock its own
-        out = real_upsert(*args, **kwargs)
+    def write(*args, **kwargs):  # after the first row is locked, wait for the other import to lock its own
+        out = real_write(*args, **kwargs)
         if not getattr(local, "waited", False):
             local.waited = True
             barrier.wait()
@@ -61,7 +61,8 @@ def test_two_imports_in_opposite_orders_deadlock_and_are_redone(pg_registry: Reg
         codes.append(getattr(exc.orig, "sqlstate", None))
         return real_conflict(exc)
 
-    monkeypatch.setattr(service, "_upsert", upsert)
+    monkeypatch.setattr(service, "CHUNK", 1)  # one experience per batch: each import locks row by row, in its order
+    monkeypatch.setattr(service, "_write_chunk", write)
     monkeypatch.setattr(service, "_conflict", conflict)
     results: dict[str, service.PublishResult] = {}
 

@@ -153,16 +153,17 @@ def test_failure_inside_the_transaction_leaves_nothing(registry: Registry, monke
     import registry.service as service
 
     publish_bytes(registry, csv_bytes([example(PARIS)]), "exp.csv", UPLOAD)
-    real = service._revision
+    real = service._write_chunk
     calls = {"n": 0}
 
-    def failing(*args, **kwargs):  # the second experience of the batch fails after the first was written
+    def failing(*args, **kwargs):  # the second batch fails after the first was written
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("disk full")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service, "_revision", failing)
+    monkeypatch.setattr(service, "CHUNK", 1)
+    monkeypatch.setattr(service, "_write_chunk", failing)
     with pytest.raises(RuntimeError):
         publish_bytes(registry, csv_bytes([{**example(PARIS), "statut": "bloque"}, example(LYON)]), "b.csv", UPLOAD)
     assert counts(registry) == (1, 1, 1)
@@ -195,7 +196,7 @@ def test_two_writers_racing_on_a_new_experience(registry: Registry, monkeypatch:
     import registry.service as service
 
     barrier = threading.Barrier(2, timeout=30)
-    real = service._project
+    real = service._organisations  # the first write of a batch comes after it
     first_try = threading.local()
 
     def racing(*args, **kwargs):  # both transactions have read "absent" before either writes
@@ -204,7 +205,7 @@ def test_two_writers_racing_on_a_new_experience(registry: Registry, monkeypatch:
             barrier.wait()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service, "_project", racing)
+    monkeypatch.setattr(service, "_organisations", racing)
     results: list[object] = []
 
     def publish_once(actor: str) -> None:
@@ -218,3 +219,95 @@ def test_two_writers_racing_on_a_new_experience(registry: Registry, monkeypatch:
     actions = sorted(o.action for r in results for o in r.outcomes)  # type: ignore[attr-defined]
     assert actions == ["created", "unchanged"]
     assert counts(registry) == (1, 1, 1)
+
+
+# ---------------------------------------------------------------- large imports: batches, bounded cost
+
+def synthetic_slices(out: Path, sizes: list[int]) -> list[Path]:
+    """Packages of data/synthetic.py experiences (with their child rows), disjoint, of these sizes in turn."""
+    import csv
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("synthetic_data", Path(__file__).parents[1] / "data" / "synthetic.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.generate(out / "all", sum(sizes), 7)
+    tables: dict[str, list[dict[str, str]]] = {}
+    for path in sorted((out / "all").glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as f:
+            tables[path.stem] = list(csv.DictReader(f))
+    ids = [r["id_experience"] for r in tables["experiences"]]
+    folders, start = [], 0
+    for i, size in enumerate(sizes):
+        mine = set(ids[start:start + size])
+        start += size
+        folders.append(write_package(out / f"slice-{i}", {name: [r for r in rows if r["id_experience"] in mine]
+                                                          for name, rows in tables.items()}))
+    return folders
+
+
+def test_a_large_import_is_written_in_batches_of_bounded_cost(registry: Registry, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The number of SQL statements of an import depends on its number of batches, not on its number of
+    records nor on how many are already stored."""
+    from sqlalchemy import event
+
+    import registry.service as service
+
+    monkeypatch.setattr(service, "CHUNK", 40)
+    first, middle, last = synthetic_slices(tmp_path, [100, 300, 100])
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(registry.engine, "before_cursor_execute", count)
+    try:
+        assert publish_path(registry, first, UPLOAD).count("created") == 100
+        on_empty = len(statements)
+        assert publish_path(registry, middle, UPLOAD).count("created") == 300
+        statements.clear()
+        assert publish_path(registry, last, UPLOAD).count("created") == 100
+        on_400 = len(statements)
+    finally:
+        event.remove(registry.engine, "before_cursor_execute", count)
+    batches = 3  # 100 records in batches of 40
+    assert on_empty <= 8 * batches + 6, on_empty  # a handful per batch, not several per record
+    assert on_400 <= on_empty  # 400 records stored change nothing (only bearers already known save inserts)
+    assert counts(registry) == (500, 500, 500)
+    with registry.session() as s:
+        revisions = s.scalars(select(Revision)).all()
+        assert {(r.number, r.action, r.channel, r.actor, r.source_name) for r in revisions} == {
+            (1, "create", "upload", UPLOAD.actor, UPLOAD.source_name)}
+        assert {e.experience_id for e in s.scalars(select(OutboxEvent))} == {r.experience_id for r in revisions}
+
+
+def test_a_large_import_mixing_new_changed_unchanged_and_withdrawn_records(registry: Registry, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Across batch boundaries each record gets its own outcome, in the submission's order."""
+    import registry.service as service
+
+    monkeypatch.setattr(service, "CHUNK", 7)
+    (folder,) = synthetic_slices(tmp_path, [30])
+    first = publish_path(registry, folder, UPLOAD)
+    ids = [o.id for o in first.outcomes]
+    assert [o.action for o in first.outcomes] == ["created"] * 30
+    withdraw(registry, ids[10], "Doublon d'une autre fiche", UPLOAD)
+    path = folder / "experiences.csv"
+    lines = path.read_text("utf-8").splitlines(keepends=True)
+    header = lines[0].rstrip("\r\n").split(",")
+    rows = [dict(zip(header, r, strict=True)) for r in __import__("csv").reader(lines[1:])]
+    for i in (3, 8, 20):
+        rows[i]["intitule"] = f"Titre revu {i}"
+    path.write_bytes(csv_bytes(rows))
+    again = publish_path(registry, folder, Provenance("cli", actor="seconde"))
+    expected = ["updated" if i in (3, 8, 20) else "restored" if i == 10 else "unchanged" for i in range(30)]
+    assert [o.id for o in again.outcomes] == ids
+    assert [o.action for o in again.outcomes] == expected
+    assert [o.revision for o in again.outcomes] == [2 if a == "updated" else 3 if a == "restored" else 1
+                                                    for a in expected]
+    assert counts(registry) == (30, 35, 35)  # 30 created, 1 withdrawn, 3 updated, 1 restored
+    assert get_experience(registry, ids[8]).record["experiences"]["intitule"] == "Titre revu 8"
+    assert [(r.action, r.actor) for r in history(registry, ids[10])] == [
+        ("create", UPLOAD.actor), ("withdraw", UPLOAD.actor), ("restore", "seconde")]

@@ -33,9 +33,11 @@ def _provenance(caller: Caller, source_name: str | None = None, source_url: str 
 def _sirens(registry: Registry, sub: Submission) -> set[str]:
     """Every organisation a submission writes for: those it names, and those owning the experiences it changes."""
     sirens = {r["siren_porteur"] for r in sub.tables[MAIN_RESOURCE].rows} if MAIN_RESOURCE in sub.tables else set()
+    ids = sub.experience_ids()
     with registry.session() as s:
-        ids = sub.experience_ids()
-        sirens |= set(s.scalars(select(Experience.siren_porteur).where(Experience.id.in_(ids))))
+        for start in range(0, len(ids), service.CHUNK):  # bounded statements (SQLite caps bound parameters)
+            chunk = ids[start:start + service.CHUNK]
+            sirens |= set(s.scalars(select(Experience.siren_porteur).where(Experience.id.in_(chunk))))
     return sirens
 
 

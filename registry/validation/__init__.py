@@ -40,12 +40,12 @@ class Submission:
         return self.report.valid
 
     def experience_ids(self) -> list[str]:
-        ids: list[str] = []
+        ids: dict[str, None] = {}  # in order of first appearance; a dict, not a list scanned for each row
         for table in self.tables.values():
             for row in table.rows:
-                if row.get(KEY_FIELD) and row[KEY_FIELD] not in ids:
-                    ids.append(row[KEY_FIELD])
-        return ids
+                if row.get(KEY_FIELD):
+                    ids.setdefault(row[KEY_FIELD])
+        return list(ids)
 
 
 def validate_tables(raws: Iterable[RawTable], report: Report | None = None, std: Standard | None = None,
