@@ -9,11 +9,18 @@ from typing import Any
 
 import pytest
 
+from registry.actions import Caller, accounts, experiences
+from registry.store import Registry
 from tests.test_browser_pages import PAGE_TYPES, site
+from tests.test_browser_publish import LYON, LYON_INDICATORS, LYON_ROW, PASSWORD, live, member, xlsx_file
 
 pytestmark = pytest.mark.xdist_group("browser")
 AXE = Path(__file__).resolve().parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
-__all__ = ["site"]
+__all__ = ["live", "site"]
+RUN_AXE = """async () => (await axe.run(document, {runOnly: {type: 'tag',
+    values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations
+    .filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))"""
 
 
 def test_axe_finds_no_serious_violation_on_any_page_type(site: str, browser: Any) -> None:
@@ -29,12 +36,64 @@ def test_axe_finds_no_serious_violation_on_any_page_type(site: str, browser: Any
                 page.set_viewport_size({"width": width, "height": 900})
                 page.goto(site + url)
                 page.add_script_tag(url=site + "/__axe.js")
-                violations = page.evaluate("""async () => (await axe.run(document, {runOnly: {type: 'tag',
-                    values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations
-                    .filter(v => v.impact === 'serious' || v.impact === 'critical')
-                    .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))""")
+                violations = page.evaluate(RUN_AXE)
                 if violations:
                     found[f"{name}@{width}"] = violations
     finally:
         context.close()
+    assert found == {}
+
+
+def test_axe_on_the_publishers_and_admins_new_pages(live: str, browser: Any, sqlite_registry: Registry,
+                                                    tmp_path: Path) -> None:
+    """The upload report warning that rows will be deleted, the record page with its « Modifier » link, the admin
+    page and its harvest source form (empty and refused): no serious or critical violation, at 1280 and 390 px."""
+    assert AXE.exists(), "axe-core missing: run `npm install --prefix tests/a11y`"
+    source = AXE.read_text(encoding="utf-8")
+    first = xlsx_file(tmp_path / "a.xlsx", {"experiences": [LYON_ROW], "indicateurs": LYON_INDICATORS})
+    assert experiences.publish_upload(sqlite_registry, Caller.operator(), first.read_bytes(), "a.xlsx").accepted
+    member(sqlite_registry, "a@lyon.example", LYON)
+    accounts.create_user(sqlite_registry, Caller.operator(), "admin@registre.example", "Admin", PASSWORD,
+                         registry_admin=True)
+    emptied = xlsx_file(tmp_path / "b.xlsx", {"experiences": [LYON_ROW], "indicateurs": []})
+    found: dict[str, list[str]] = {}
+    for email, steps in (("a@lyon.example", ("record", "upload-warning")), ("admin@registre.example",
+                                                                            ("admin", "source", "source-error"))):
+        context = browser.new_context(locale="fr-FR")
+        context.route(live + "/__axe.js", lambda route: route.fulfill(body=source, content_type="text/javascript"))
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        try:
+            page.goto(live + "/compte/connexion")
+            page.get_by_label("Adresse électronique").fill(email)
+            page.get_by_label("Mot de passe").fill(PASSWORD)
+            page.get_by_role("button", name="Se connecter").click()
+            page.wait_for_load_state()
+            for name in steps:
+                for width in (1280, 390):
+                    page.set_viewport_size({"width": width, "height": 900})
+                    if name == "record":
+                        page.goto(live + f"/experiences/{LYON_ROW['id_experience']}")
+                        assert page.get_by_role("link", name="Modifier cette fiche").count() == 1
+                    elif name == "upload-warning":
+                        page.goto(live + "/publier/deposer")
+                        page.set_input_files("#fichier", str(emptied))
+                        page.get_by_role("button", name="Vérifier le fichier").click()
+                        assert page.locator("#removals").count() == 1
+                    elif name == "admin":
+                        page.goto(live + "/admin")
+                    elif name == "source":
+                        page.goto(live + "/admin/moissonnage/sources/nouvelle")
+                    else:
+                        page.goto(live + "/admin/moissonnage/sources/nouvelle")
+                        page.get_by_label("Nom de la source").fill("Pas Valide")
+                        page.get_by_role("button", name="Ajouter la source").click()
+                        assert page.get_by_role("alert").count() == 1
+                    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                    page.add_script_tag(url=live + "/__axe.js")
+                    violations = page.evaluate(RUN_AXE)
+                    if violations or overflow > 0:
+                        found[f"{name}@{width}"] = [*violations, *([f"overflow {overflow}px"] if overflow > 0 else [])]
+        finally:
+            context.close()
     assert found == {}

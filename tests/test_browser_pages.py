@@ -4,6 +4,7 @@ under pytest's tmp dir) without horizontal overflow. A missing Chromium fails (t
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,3 +105,34 @@ def test_every_page_type_fits_the_screen(site: str, browser: Any, width: int, tm
         context.close()
     assert csp == []
     assert len(list(shots.glob("*.png"))) == len(PAGE_TYPES)
+
+
+def test_facet_checkboxes_apply_then_remove_one_filter(site: str, browser: Any) -> None:
+    """Without JavaScript: tick two values of a facet, « Appliquer », then remove one active filter of the two."""
+    context = browser.new_context(locale="fr-FR", java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(site + "/recherche")
+        total = int(page.get_by_role("status").inner_text().split()[0])
+        facet = page.get_by_role("group", name="Statut")
+        boxes = facet.get_by_role("checkbox")
+        names = [boxes.nth(i).get_attribute("value") for i in range(2)]
+        boxes.nth(0).check()
+        boxes.nth(1).check()
+        page.get_by_role("button", name="Appliquer").click()
+        page.wait_for_url("**statut=*statut=*")
+        assert all(f"statut={n}" in page.url for n in names)
+        both = int(page.get_by_role("status").inner_text().split()[0])
+        assert 0 < both <= total
+        assert page.get_by_role("group", name="Statut").locator("input:checked").count() == 2
+        removers = page.locator(".active-filters a", has_text=re.compile("^retirer"))
+        assert removers.count() == 2
+        removers.first.click()
+        page.wait_for_load_state()
+        kept = [n for n in names if f"statut={n}" in page.url]
+        assert len(kept) == 1 and page.locator(".active-filters a", has_text=re.compile("^retirer")).count() == 1
+        assert int(page.get_by_role("status").inner_text().split()[0]) < both
+        checked = page.get_by_role("group", name="Statut").locator("input:checked")
+        assert checked.count() == 1 and checked.get_attribute("value") == kept[0]
+    finally:
+        context.close()

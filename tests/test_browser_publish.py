@@ -208,3 +208,103 @@ def test_keyboard_only_form(browser: Any, live: str, sqlite_registry: Registry) 
     saved = drafts.get_draft(sqlite_registry, accounts.caller_for(user), draft.id).data["experiences"]
     assert saved["intitule"] == "Au clavier"
     assert saved["resume"] == "Résumé tapé au clavier seulement, sans souris."
+
+
+def xlsx_file(path: Path, tables: dict[str, list[dict[str, str]]]) -> Path:
+    """A workbook with one sheet per table (header from the standard, then the rows)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for n, (name, rows) in enumerate(tables.items()):
+        ws = book.active if n == 0 else book.create_sheet()
+        ws.title = name
+        header = list(get_standard().table(name).field_names)
+        ws.append(header)
+        for r in rows:
+            ws.append([r.get(h, "") for h in header])
+    book.save(path)
+    return path
+
+
+LYON_ROW = {"id_experience": f"{LYON}-2026-005", "intitule": "Capteurs de places", "resume": "Un test de capteurs.",
+            "nom_porteur": "Ville de Lyon", "siren_porteur": LYON, "type_porteur": "commune",
+            "code_insee_commune": "69123", "domaine": "mobilite_stationnement", "objectifs": "Objectifs.",
+            "date_debut": "2026-01-01", "phase": "experimentation", "statut": "en_cours", "resultat": "non_evalue",
+            "date_maj": "2026-01-15"}
+LYON_INDICATORS = [{"id_experience": LYON_ROW["id_experience"], "code_indicateur": "temps_recherche",
+                    "libelle_indicateur": "Temps moyen", "categorie_indicateur": "service_rendu",
+                    "type_valeur": v, "valeur": n, "unite": "min"} for v, n in (("cible", "8"), ("reference", "12"))]
+
+
+def test_an_upload_emptying_the_indicators_warns_and_needs_a_tick(browser: Any, live: str, sqlite_registry: Registry,
+                                                                  tmp_path: Path) -> None:
+    exp_id = LYON_ROW["id_experience"]
+    first = xlsx_file(tmp_path / "a.xlsx", {"experiences": [LYON_ROW], "indicateurs": LYON_INDICATORS})
+    assert experiences.publish_upload(sqlite_registry, Caller.operator(), first.read_bytes(), "a.xlsx").accepted
+    member(sqlite_registry, "a@lyon.example", LYON)
+    page = new_page(browser)
+    login(page, live, "a@lyon.example")
+    page.goto(live + "/publier/deposer")
+    emptied = xlsx_file(tmp_path / "b.xlsx", {"experiences": [{**LYON_ROW, "intitule": "Capteurs (bilan)"}],
+                                               "indicateurs": []})
+    page.set_input_files("#fichier", str(emptied))
+    page.get_by_role("button", name="Vérifier le fichier").click()
+    warning = page.get_by_role("alert")
+    assert "les 2 lignes actuelles seront supprimées" in warning.inner_text()
+    page.get_by_role("button", name="Publier").click()  # not ticked: the browser keeps the form (required)
+    assert page.url.endswith("/publier/deposer")
+    assert len(experiences.get(sqlite_registry, Caller.anonymous(), exp_id).record["indicateurs"]) == 2
+    page.get_by_label("Je confirme la suppression de ces lignes").check()
+    page.get_by_role("button", name="Publier").click()
+    page.wait_for_selector("text=révision")
+    view = experiences.get(sqlite_registry, Caller.anonymous(), exp_id)
+    assert view.main["intitule"] == "Capteurs (bilan)" and view.record["indicateurs"] == []
+
+
+def test_the_record_page_leads_its_organisation_to_the_form(browser: Any, live: str, sqlite_registry: Registry,
+                                                            tmp_path: Path) -> None:
+    first = xlsx_file(tmp_path / "a.xlsx", {"experiences": [LYON_ROW], "indicateurs": LYON_INDICATORS})
+    assert experiences.publish_upload(sqlite_registry, Caller.operator(), first.read_bytes(), "a.xlsx").accepted
+    member(sqlite_registry, "a@lyon.example", LYON)
+    page = new_page(browser)
+    page.goto(live + f"/experiences/{LYON_ROW['id_experience']}")
+    assert page.get_by_role("link", name="Modifier cette fiche").count() == 0  # anonymous
+    login(page, live, "a@lyon.example")
+    page.goto(live + f"/experiences/{LYON_ROW['id_experience']}")
+    page.get_by_role("link", name="Modifier cette fiche").click()
+    page.wait_for_url(f"**/publier/experiences/{LYON_ROW['id_experience']}/modifier")
+    page.get_by_role("button", name="Déclarer les résultats").click()
+    page.wait_for_url("**/resultats")
+    assert page.locator(field("experiences.intitule")).count() == 0 or \
+        page.locator(field("experiences.intitule")).input_value() == "Capteurs de places"
+
+
+def test_an_admin_adds_a_harvest_source_in_the_browser(browser: Any, live: str, sqlite_registry: Registry) -> None:
+    from registry.actions import harvest
+
+    accounts.create_user(sqlite_registry, Caller.operator(), "admin@registre.example", "Admin", PASSWORD,
+                         registry_admin=True)
+    page = new_page(browser)
+    page.goto(live + "/compte/connexion")
+    page.get_by_label("Adresse électronique").fill("admin@registre.example")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_load_state()
+    page.goto(live + "/admin")
+    page.get_by_role("link", name="Ajouter une source de moissonnage").click()
+    page.get_by_label("Nom de la source").fill("portail-test")
+    page.get_by_label("Adresse", exact=True).fill("https://data.example.org")
+    page.get_by_label("Organisations autorisées (SIREN)").fill("12345")
+    page.get_by_label("Fréquence").select_option("daily")
+    page.get_by_role("button", name="Ajouter la source").click()
+    assert "SIREN invalide" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("Nom de la source").input_value() == "portail-test"  # nothing to retype
+    page.get_by_label("Organisations autorisées (SIREN)").fill(LYON)
+    page.get_by_role("button", name="Ajouter la source").click()
+    page.wait_for_url("**/admin#moissonnage")
+    assert page.get_by_role("cell", name="portail-test (ckan)").is_visible()
+    source = harvest.get_source(sqlite_registry, Caller.operator(), "portail-test")
+    assert (source.url, source.organisations, source.schedule) == ("https://data.example.org", (LYON,), "daily")
+    page.get_by_role("button", name="Désactiver : portail-test").click()
+    page.wait_for_url("**/admin#moissonnage")
+    assert not harvest.get_source(sqlite_registry, Caller.operator(), "portail-test").enabled
