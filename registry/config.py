@@ -27,6 +27,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:5000"
     secret_key: str = ""
     search_backend: str = "whoosh"
+    api_write_rate_limit: str = "60 per minute"
 
     @property
     def db_url(self) -> str:

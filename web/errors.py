@@ -34,6 +34,10 @@ def _answer(status: int, message: str | None = None) -> tuple[object, int]:
 def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> object:
+        if request.path.startswith("/api/v1/"):  # not routed to the v1 blueprint (an unknown URL): its errors
+            from web.api.v1 import http_error as v1_error
+
+            return v1_error(exc)
         body, status = _answer(exc.code or 500)
         # keep what HTTP requires of the answer (the Allow of a 405, the Retry-After of a 429/503)
         kept = {k: v for k, v in exc.get_headers() if k in ("Allow", "Retry-After", "WWW-Authenticate")}

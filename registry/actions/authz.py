@@ -23,6 +23,7 @@ class Permission(StrEnum):
     HARVEST = "harvest"  # manage harvest sources and run them: the operator only
     MANAGE_ACCOUNTS = "manage_accounts"  # users, organisations, registry admins: the operator (registry admins)
     MANAGE_MEMBERS = "manage_members"  # approve the members of an organisation: its organisation admins
+    MANAGE_TOKENS = "manage_tokens"  # create and revoke an organisation's API tokens: its organisation admins
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ _MESSAGES = {
     Permission.HARVEST: "Seul l'exploitant du registre peut gérer et lancer les moissonnages.",
     Permission.MANAGE_ACCOUNTS: "Seul un administrateur du registre peut gérer les comptes.",
     Permission.MANAGE_MEMBERS: "Seul un administrateur de l'organisation (SIREN {siren}) peut gérer ses membres.",
+    Permission.MANAGE_TOKENS: "Seul un administrateur de l'organisation (SIREN {siren}) peut gérer ses jetons d'API.",
 }
 
 
@@ -64,7 +66,7 @@ def allowed(caller: Caller, permission: Permission, siren: str | None = None) ->
     if permission in (Permission.PUBLISH, Permission.WITHDRAW) and siren is not None:
         writers = {Role.PUBLISHER, Role.HARVESTER}  # a harvester withdraws what its source no longer publishes
         return bool(writers & caller.roles) and siren in caller.organisations
-    if permission is Permission.MANAGE_MEMBERS and siren is not None:
+    if permission in (Permission.MANAGE_MEMBERS, Permission.MANAGE_TOKENS) and siren is not None:
         return Role.PUBLISHER in caller.roles and siren in caller.admin_of
     return False
 

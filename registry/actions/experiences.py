@@ -41,6 +41,11 @@ def _sirens(registry: Registry, sub: Submission) -> set[str]:
     return sirens
 
 
+def owners(registry: Registry, sub: Submission) -> set[str]:
+    """The organisations (SIREN) a valid submission writes for: what the rights are checked against."""
+    return _sirens(registry, sub)
+
+
 def publish(registry: Registry, caller: Caller, sub: Submission, source_name: str | None = None,
             source_url: str | None = None, comment: str | None = None,
             index_now: bool = True) -> service.PublishResult:

@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 import click
 
-from registry.cli import accounts, admin, i18n, records
+from registry.cli import accounts, admin, i18n, records, tokens
 from registry.cli.common import lang_option
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -27,7 +27,7 @@ def cli(lang: str | None) -> None:
     pass
 
 
-for command in (*records.COMMANDS, *admin.COMMANDS, *accounts.COMMANDS):
+for command in (*records.COMMANDS, *admin.COMMANDS, *accounts.COMMANDS, *tokens.COMMANDS):
     cli.add_command(command)
 
 

@@ -278,3 +278,5 @@ def change_membership(membership_id: int) -> None:
     except AccountError as exc:
         abort(404, str(exc))
     flash(_("Modification enregistrée."))
+
+from web.accounts import tokens as _tokens  # noqa: E402,F401  (the API-token page, on this blueprint)

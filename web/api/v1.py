@@ -2,12 +2,13 @@
 
 Search (free text and the site's filters, with facets), an experience (current state or a revision), its
 revisions, the diff between two, organisations. Every error is JSON with a stable `code` and messages in
-French and English, for every /api/v1/ URL including unknown ones. Write endpoints (tokens per
-organisation) come with the accounts work.
+French and English, for every /api/v1/ URL including unknown ones. The write endpoints (API tokens per
+organisation) are in web/api/writes.py, on the same blueprint.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from typing import Any
@@ -18,8 +19,8 @@ from werkzeug.exceptions import HTTPException
 from registry.actions import catalog, experiences
 from registry.actions.catalog import CatalogError
 from registry.actions.experiences import InvalidRequest
-from registry.queries import NotFound, RevisionInfo
-from registry.serialize import change_json, experience_json, revision_json
+from registry.queries import NotFound, RevisionInfo, Summary
+from registry.serialize import change_json, experience_json, page_json, revision_json
 from registry.serialize.ckan import clean
 from web.context import caller, registry
 
@@ -32,7 +33,24 @@ ERRORS = {
     "not_found": ("Ressource introuvable.", "Not found."),
     "method_not_allowed": ("Méthode non autorisée.", "Method not allowed."),
     "internal": ("Erreur interne du registre.", "Internal error."),
+    # writes (web/api/writes.py)
+    "unauthorized": ("Jeton d'API requis.", "API token required."),
+    "invalid_token": ("Jeton d'API invalide ou révoqué.", "Invalid or revoked API token."),
+    "forbidden": ("Ce jeton ne peut pas écrire pour cette organisation.",
+                  "This token cannot write for this organisation."),
+    "invalid_document": ("Le corps n'est pas une expérience.", "The body is not an experience record."),
+    "invalid_record": ("L'expérience ne respecte pas le standard : rien n'a été enregistré.",
+                       "The record does not follow the standard: nothing was stored."),
+    "already_exists": ("Cette expérience existe déjà.", "This experience already exists."),
+    "already_withdrawn": ("Cette expérience est déjà retirée.", "This experience is already withdrawn."),
+    "revision_mismatch": ("L'expérience a changé depuis votre lecture.", "The experience changed since you read it."),
+    "payload_too_large": ("Envoi trop volumineux.", "Payload too large."),
+    "unsupported_media_type": ("Type de contenu non pris en charge.", "Unsupported media type."),
+    "rate_limited": ("Trop d'écritures : ralentissez.", "Too many writes: slow down."),
 }
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+              409: "already_exists", 412: "revision_mismatch", 413: "payload_too_large",
+              415: "unsupported_media_type", 429: "rate_limited"}
 
 
 class V1Error(Exception):
@@ -41,11 +59,14 @@ class V1Error(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
-def error_response(status: int, code: str, detail: str | None = None) -> Response:
+def error_response(status: int, code: str, detail: str | None = None, **extra: Any) -> Response:
     fr, en = ERRORS.get(code, ERRORS["internal"])
-    body = {"error": {"code": code, "status": status, "message": fr, "message_en": en, "detail": detail}}
+    body = {"error": {"code": code, "status": status, "message": fr, "message_en": en, "detail": detail}, **extra}
     resp = jsonify(body)
     resp.status_code = status
+    if status == 401:
+        error = ' error="invalid_token"' if code == "invalid_token" else ""
+        resp.headers["WWW-Authenticate"] = f'Bearer realm="registre"{error}'
     return resp
 
 
@@ -55,9 +76,12 @@ def _v1_error(exc: V1Error) -> Response:
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Response:
-    code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "internal")
-    return error_response(exc.code or 500, code)
+def http_error(exc: HTTPException) -> Response:
+    resp = error_response(exc.code or 500, HTTP_CODES.get(exc.code or 500, "internal"))
+    for key, value in exc.get_headers():
+        if key in ("Allow", "Retry-After"):
+            resp.headers[key] = value
+    return resp
 
 
 @bp.errorhandler(CatalogError)
@@ -100,9 +124,21 @@ def search() -> dict[str, Any]:
             "results": [experience_json(v) for v in views], "facets": facets}
 
 
+@bp.get("/api/v1/experiences")
+def listing() -> dict[str, Any]:
+    """Every published experience, by identifier, a page at a time (the bulk downloads have them all)."""
+    page = experiences.listing(registry(), caller(), _int("limit", 25, 1, MAX_LIMIT),
+                               _int("offset", 0, 0, experiences.MAX_OFFSET))
+    return page_json(page)
+
+
 @bp.get("/api/v1/experiences/<exp_id>")
-def experience(exp_id: str) -> dict[str, Any]:
-    return experience_json(experiences.get(registry(), caller(), _exp_id(exp_id)))
+def experience(exp_id: str) -> Response:
+    """The current state; its ETag ("r<revision>") is what a write's If-Match names."""
+    view = experiences.get(registry(), caller(), _exp_id(exp_id))
+    resp = jsonify(experience_json(view))
+    resp.headers["ETag"] = f'"r{view.revision}"'
+    return resp
 
 
 def _revision(info: RevisionInfo) -> dict[str, Any]:
@@ -148,11 +184,6 @@ def organisation(siren: str) -> dict[str, Any]:
         return _organisation(catalog.organization_show(registry(), caller(), siren))
     except CatalogError as exc:
         raise V1Error(404, "not_found") from exc
-
-
-@bp.route("/api/v1/<path:rest>")
-def unknown(rest: str) -> Response:
-    return error_response(404, "not_found")
 
 
 @bp.get("/api/openapi.json")
@@ -226,6 +257,8 @@ def document(server: str) -> dict[str, Any]:
         "Change": {"type": "object", "required": ["table", "key", "field", "before", "after"],
                    "properties": {"table": {"type": "string"}, "key": {"type": "string"},
                                   "field": nullable_str, "before": nullable_str, "after": nullable_str}},
+        "Summary": {"type": "object", "required": ["id", "intitule"],
+                    "properties": {f.name: {"type": "string"} for f in dataclasses.fields(Summary)}},
         "Organisation": {"type": "object", "required": ["siren", "nom", "type_porteur", "experiences"],
                          "properties": {"siren": {"type": "string"}, "nom": {"type": "string"},
                                         "type_porteur": {"type": "string"}, "experiences": {"type": "integer"},
@@ -248,6 +281,15 @@ def document(server: str) -> dict[str, Any]:
                            _int_param("limit", 1, MAX_LIMIT, 25, "Résultats par page / results per page"),
                            *filters],
             "responses": {"200": _json(search_schema, "Résultats / results"), **_errors(400)}}},
+        "/api/v1/experiences": {"get": {
+            "operationId": "listing", "summary": "Les expériences publiées, par page / published experiences",
+            "parameters": [_int_param("limit", 1, MAX_LIMIT, 25, "Résultats par page / results per page"),
+                           _int_param("offset", 0, experiences.MAX_OFFSET, 0, "Décalage / offset")],
+            "responses": {"200": _json({"type": "object", "required": ["count", "offset", "limit", "results"],
+                                        "properties": {"count": {"type": "integer"}, "offset": {"type": "integer"},
+                                                       "limit": {"type": "integer"},
+                                                       "results": {"type": "array", "items": _ref("Summary")}}},
+                                       "Expériences"), **_errors(400)}}},
         "/api/v1/experiences/{exp_id}": {"get": {
             "operationId": "experience", "summary": "Une expérience, état actuel / current state",
             "parameters": [_path_id()],
@@ -284,9 +326,16 @@ def document(server: str) -> dict[str, Any]:
                             "schema": {"type": "string", "pattern": SIREN.pattern}}],
             "responses": {"200": _json(_ref("Organisation"), "Organisation"), **_errors(404)}}},
     }
+    from web.api import openapi_writes
+
+    for path, operations in openapi_writes.paths().items():
+        paths.setdefault(path, {}).update(operations)
+    schemas.update(openapi_writes.schemas())
     return {"openapi": "3.0.3",
             "info": {"title": "Registre des territoires connectés — API REST", "version": "1.0.0",
-                     "description": "Lecture publique. Licence Ouverte 2.0.",
+                     "description": "Lecture publique ; écriture avec un jeton d'API d'organisation. "
+                                    "Licence Ouverte 2.0.",
                      "license": {"name": "Licence Ouverte 2.0",
                                  "url": "https://www.etalab.gouv.fr/licence-ouverte-open-licence"}},
-            "servers": [{"url": server}], "paths": paths, "components": {"schemas": schemas}}
+            "servers": [{"url": server}], "paths": paths,
+            "components": {"schemas": schemas, "securitySchemes": openapi_writes.security_schemes()}}

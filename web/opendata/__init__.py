@@ -144,7 +144,7 @@ def robots() -> Response:
 def register(app: Flask) -> None:
     """The open-data blueprints: CKAN API, DCAT catalogue, REST API v1 and these downloads."""
     from web import ckan_api, dcat
-    from web.api import v1
+    from web.api import v1, writes  # noqa: F401  (writes adds its routes to v1's blueprint)
 
     for blueprint in (ckan_api.bp, dcat.bp, v1.bp, bp):
         app.register_blueprint(blueprint)
