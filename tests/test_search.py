@@ -201,3 +201,50 @@ def test_hostile_queries_on_the_page_the_api_and_the_command_line(corpus: Regist
         assert api.status_code == 200 and api.is_json, query
         out = CliRunner().invoke(cli, ["search", query, "--format", "json"], env=env, catch_exceptions=False)
         assert out.exit_code == 0, (query, out.output)
+
+
+def test_counts_are_exact_below_the_threshold_and_flagged_from_it(corpus: Registry,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL stops counting a query's matches at `exact_up_to` (10,000; 3 here, on the 7 records): below
+    it every count is exact and adds up; from it the total and the facets are lower bounds, flagged "gte" on
+    the API, "≥" on the page, "au moins" on the command line. Whoosh always counts exactly."""
+    from click.testing import CliRunner
+
+    from registry.cli import cli
+    from web.app import create_app
+
+    index = search.backend(corpus)
+    capped = corpus.settings.search_backend == "postgresql"
+    if capped:
+        index.exact_up_to = index.ranked = 3  # type: ignore[attr-defined]
+    every = search_index.search(corpus, OPERATOR, search_index.request("voir"))  # "Voir ci-dessus." in each
+    assert every.exact is not capped and every.total_relation == ("gte" if capped else "eq")
+    assert every.total == (3 if capped else 7) and len(every.hits) == every.total
+    assert sum(every.facets["statut"].values()) == every.total  # the counts of what was counted
+    for code, n in every.facets["statut"].items():
+        assert n <= len(found(corpus, "", statut=(code,)))  # lower bounds
+    narrow = search_index.search(corpus, OPERATOR, search_index.request("capteur"))  # 2 < 3: exact
+    assert narrow.exact and narrow.total == 2 and narrow.facets["statut"] == {"abandonne": 2}
+    assert sum(narrow.facets["domaine"].values()) == 2
+    # two matches, but the statut counts (made without the statut filter) reach the threshold
+    filtered = search_index.search(corpus, OPERATOR, search_index.request("voir", {"statut": ("abandonne",)}))
+    assert filtered.total == 2 and filtered.exact is not capped
+    browse = search_index.search(corpus, OPERATOR, search_index.request())  # no words: always exact
+    assert browse.exact and browse.total == 7
+
+    client = create_app(corpus, dev=True).test_client()
+    api = client.get("/api/search", query_string={"q": "voir"}).get_json()
+    assert (api["count"], api["total_relation"]) == ((3, "gte") if capped else (7, "eq"))
+    assert client.get("/api/search", query_string={"q": "capteur"}).get_json()["total_relation"] == "eq"
+    page = client.get("/recherche", query_string={"q": "voir"}).get_data(as_text=True)
+    assert ("≥ 3 expériences" in page) is capped and ("7 expériences" in page) is not capped
+    env = {"REGISTRY_HOME": str(corpus.settings.home), "REGISTRY_DATABASE_URL": corpus.settings.database_url,
+           "REGISTRY_SEARCH_BACKEND": corpus.settings.search_backend}
+    if capped:  # the command line opens its own backend: the same threshold for it
+        from registry.search import postgres
+
+        monkeypatch.setattr(postgres, "EXACT_UP_TO", 3)
+    out = CliRunner().invoke(cli, ["search", "voir"], env=env, catch_exceptions=False)
+    assert out.output.startswith("au moins 3 résultat(s)" if capped else "7 résultat(s)"), out.output
+    out = CliRunner().invoke(cli, ["search", "capteur"], env=env, catch_exceptions=False)
+    assert out.output.startswith("2 résultat(s)"), out.output

@@ -112,7 +112,8 @@ def search(text: str, filters: tuple[str, ...], sort: str, limit: int, fmt: str,
     if fmt == "json":
         click.echo(json.dumps(search_json(results, lang()), ensure_ascii=False, indent=2))
         return
-    click.echo(tr(f"{results.total} résultat(s)", f"{results.total} result(s)"))
+    at_least = "" if results.exact else tr("au moins ", "at least ")  # counting stopped there
+    click.echo(tr(f"{at_least}{results.total} résultat(s)", f"{at_least}{results.total} result(s)"))
     if results.suggestion:
         click.echo(tr(f"Vouliez-vous dire : {results.suggestion} ?", f"Did you mean: {results.suggestion}?"))
     if results.hits:

@@ -34,3 +34,11 @@ class Results:
     facets: dict[str, dict[str, int]]  # every facet, every value present in the filtered set (NONE included)
     suggestion: str | None = None  # "did you mean", when the query found little
     request: SearchRequest = field(default_factory=SearchRequest)
+    # False when a backend stopped counting (PostgreSQL, at 10,000 matches of a query with words): `total` is
+    # then a lower bound ("≥ 10 000") and each facet count is that of the matches counted, a lower bound too
+    exact: bool = True
+
+    @property
+    def total_relation(self) -> str:
+        """Elasticsearch's convention: "eq" for an exact total, "gte" for a lower bound."""
+        return "eq" if self.exact else "gte"

@@ -50,6 +50,8 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS search_words_head ON search_words (head, size)",
     "INSERT INTO search_meta VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
 )
+EXACT_UP_TO = 10_000  # matches counted exactly below this; from it on, "10,000 or more" (Elasticsearch's default)
+RANKED = 10_000  # a query with more matches ranks this many of them only
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
 
@@ -81,6 +83,7 @@ class PostgresSearch:
         self._local = threading.local()
         self._counts: OrderedDict[tuple[Any, ...], tuple[int, dict[str, dict[str, int]]]] = OrderedDict()
         self._counts_lock = threading.Lock()
+        self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
 
     # ---------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -214,6 +217,8 @@ class PostgresSearch:
         where = text_where + self._filters(req, None, params)
         clause = " AND ".join(where) or "true"
         with self.engine.connect() as conn:
+            # a plan for these very parameters: a generic plan made for a rare word is slow on a common one
+            conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             if not conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL")):
                 return Results(0, [], {n: {} for n in self.facets}, None, req)
             version = conn.scalar(text("SELECT version FROM search_meta WHERE id = 1"))
@@ -226,10 +231,10 @@ class PostgresSearch:
                     self._counts[key] = cached
                     while len(self._counts) > CACHE_SIZE:
                         self._counts.popitem(last=False)
-            total, facets = cached
-            hits = self._hits(conn, req, clause, params, query) if total else []
+            total, exact, facets = cached
+            hits = self._hits(conn, req, clause, params, query, exact) if total else []
             suggestion = self._suggest(conn, parsed) if total < 3 and not parsed.empty else None
-        return Results(total, hits, facets, suggestion, req)
+        return Results(total, hits, facets, suggestion, req, exact)
 
     def _suggest(self, conn: Connection, parsed: ParsedQuery) -> str | None:
         """For each query word found in no record, the closest word of the index (edit distance 2 at most)."""
@@ -248,51 +253,62 @@ class PostgresSearch:
         return text_out if changed else None
 
     def _count(self, conn: Connection, req: SearchRequest, clause: str, text_where: list[str],
-               params: dict[str, Any]) -> tuple[int, dict[str, dict[str, int]]]:
-        total, late = conn.execute(text(
-            f"SELECT count(*), count(*) FILTER (WHERE results_due < :today AND NOT results_published) "
-            f"FROM search_documents WHERE {clause}"), params).one()
-        facets = self._facet_counts(conn, clause, params, total, late)
+               params: dict[str, Any]) -> tuple[int, bool, dict[str, dict[str, int]]]:
+        """(total, exact, facets). With words, matches are counted up to `exact_up_to`: when that many are
+        found, counting stops, the total says "at least that many" (exact False, Elasticsearch's "gte") and
+        the facets count those matches only. Without words (browsing by facets, the compliance pages) every
+        count is exact, cached per index version."""
+        cap = self.exact_up_to if text_where else None
+        total, facets = self._facet_pass(conn, clause, params, cap, None)
+        exact = cap is None or total < cap
         for name in req.filters:  # a filtered facet counts as if it were not filtered
             if name in self.facets:
-                facets[name] = self._one_facet(conn, req, name, text_where, params)
+                own = dict(params)
+                own_clause = " AND ".join(text_where + self._filters(req, name, own)) or "true"
+                n, counted = self._facet_pass(conn, own_clause, own, cap, name)
+                exact = exact and (cap is None or n < cap)
+                facets[name] = counted[name]
+        return total, exact, facets
+
+    def _facet_pass(self, conn: Connection, clause: str, params: dict[str, Any], cap: int | None,
+                    only: str | None) -> tuple[int, dict[str, dict[str, int]]]:
+        """One pass over the matches (the first `cap` of them): how many, and every facet's counts (or the
+        facet `only`'s); "*" counts the rows, "*late" those whose results are overdue."""
+        limit = "LIMIT :cap" if cap is not None else ""
+        keep = "WHERE starts_with(v, :prefix) OR starts_with(v, '*')" if only and only != OVERDUE else ""
+        rows = conn.execute(text(
+            "SELECT v, count(*) FROM (SELECT facet_values, results_due < :today AND NOT results_published AS late "
+            f"FROM search_documents WHERE {clause} {limit}) m, unnest(m.facet_values || CASE WHEN late THEN "
+            f"ARRAY['*', '*late'] ELSE ARRAY['*'] END) v {keep} GROUP BY v"),
+            {**params, "cap": cap, "prefix": f"{only}="})
+        facets: dict[str, dict[str, int]] = {n: {} for n in self.facets}
+        total = late = 0
+        for value, n in rows:
+            if value == "*":
+                total = n
+            elif value == "*late":
+                late = n
+            else:
+                name, _, code = value.partition("=")
+                if name in facets:
+                    facets[name][code] = n
+        facets[OVERDUE] = {k: v for k, v in ((YES, late), (NO, total - late)) if v}
         return total, facets
 
-    def _facet_counts(self, conn: Connection, clause: str, params: dict[str, Any], total: int,
-                      late: int) -> dict[str, dict[str, int]]:
-        facets: dict[str, dict[str, int]] = {n: {} for n in self.facets}
-        rows = conn.execute(text(f"SELECT v, count(*) FROM search_documents, unnest(facet_values) v WHERE {clause} "
-                                 "GROUP BY v"), params)
-        for value, n in rows:
-            name, _, code = value.partition("=")
-            if name in facets:
-                facets[name][code] = n
-        facets[OVERDUE] = {k: v for k, v in ((YES, late), (NO, total - late)) if v}
-        return facets
-
-    def _one_facet(self, conn: Connection, req: SearchRequest, name: str, text_where: list[str],
-                   params: dict[str, Any]) -> dict[str, int]:
-        own = dict(params)
-        clause = " AND ".join(text_where + self._filters(req, name, own)) or "true"
-        if name == OVERDUE:
-            total, late = conn.execute(text(
-                f"SELECT count(*), count(*) FILTER (WHERE results_due < :today AND NOT results_published) "
-                f"FROM search_documents WHERE {clause}"), own).one()
-            return {k: v for k, v in ((YES, late), (NO, total - late)) if v}
-        own["prefix"] = f"{name}="
-        rows = conn.execute(text(f"SELECT v, count(*) FROM search_documents, unnest(facet_values) v WHERE {clause} "
-                                 "AND starts_with(v, :prefix) GROUP BY v"), own)
-        return {value.partition("=")[2]: n for value, n in rows}
-
     def _hits(self, conn: Connection, req: SearchRequest, clause: str, params: dict[str, Any],
-              query: str | None) -> list[Hit]:
+              query: str | None, exact: bool) -> list[Hit]:
+        """The page. By relevance, `ts_rank_cd` ranks every match when they were counted exactly, else the
+        first `ranked` matches only (ranking reads each match's whole tsvector: the cost of broad queries)."""
+        source = "search_documents"
         if req.sort == "pertinence" and query:
             score, order = "ts_rank_cd(tsv, CAST(:q AS tsquery))", "score DESC, id"
+            if not exact:
+                source = f"(SELECT * FROM search_documents WHERE {clause} LIMIT {int(self.ranked)})"
         else:
             score, order = "0.0", ORDER.get(req.sort, ORDER["date_maj"])
         rows = conn.execute(text(
             f"SELECT d.id, intitule, nom_porteur, date_maj, date_debut, facet_values, {score} AS score, t.texte "
-            f"FROM search_documents d JOIN search_texts t USING (id) WHERE {clause} ORDER BY {order} "
+            f"FROM {source} d JOIN search_texts t USING (id) WHERE {clause} ORDER BY {order} "
             "LIMIT :limit OFFSET :offset"), {**params, "limit": req.limit, "offset": req.offset}).all()
         terms = {t.text for w in parse(req.text).words() for t in self.analyzer(w)}
         hits = []

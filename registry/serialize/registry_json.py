@@ -60,11 +60,14 @@ def change_json(change: Change) -> dict[str, Any]:
 
 
 def search_json(results: Results, lang: str = "fr") -> dict[str, Any]:
-    """The search as programs read it: the request, the hits, exact total, every facet with its labels."""
+    """The search as programs read it: the request, the hits, the total ("total_relation": "eq" when exact,
+    "gte" when counting stopped and `count` is a lower bound, as the facet counts then), every facet with
+    its labels."""
     req = results.request
     return {
         "q": req.text, "filters": {k: list(v) for k, v in req.filters.items()}, "sort": req.sort,
-        "offset": req.offset, "limit": req.limit, "count": results.total, "suggestion": results.suggestion,
+        "offset": req.offset, "limit": req.limit, "count": results.total,
+        "total_relation": results.total_relation, "suggestion": results.suggestion,
         "results": [{**dataclasses.asdict(h), "facets": {k: list(v) for k, v in h.facets.items()}}
                     for h in results.hits],
         "facets": {name: {"label": facet_title(name, lang),
