@@ -371,3 +371,65 @@ def test_the_operator_manages_tokens_from_the_command_line(tmp_path: Path) -> No
     assert "révoqué" in runner.invoke(cli, ["token", "list", "--home", home]).output
     unknown = runner.invoke(cli, ["token", "create", "999999999", "--name", "x", "--home", home])
     assert unknown.exit_code == 1 and "Organisation introuvable" in unknown.output
+
+
+# --- a zipped Data Package --------------------------------------------------------------------------------------
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _package(exp_id: str, folder: str = "", **extra: bytes) -> bytes:
+    std = get_standard()
+    resources = [{"name": t, "path": f"{t}.csv"} for t in std.tables]
+    files = {f"{folder}datapackage.json": json.dumps({"name": "envoi", "resources": resources}).encode()}
+    for t in std.tables:
+        rows = [example(exp_id)] if t == "experiences" else children(t, exp_id)
+        files[f"{folder}{t}.csv"] = csv_bytes(rows, t)
+    return _zip({**files, **extra})
+
+
+def test_a_zipped_data_package_is_uploaded_whole(api: Api) -> None:
+    token = api.auth("212000046")
+    answer = api.web.post("/api/v1/uploads", data={"file": (io.BytesIO(_package(NEW, "envoi/")), "envoi.zip")},
+                          headers=token)
+    assert answer.status_code == 201, answer.get_json()
+    assert answer.get_json()["outcomes"][0]["action"] == "created"
+    stored = read(api, NEW)["record"]
+    assert len(stored["indicateurs"]) == len(children("indicateurs", NEW)) and stored["documents"]
+
+
+@pytest.mark.parametrize(("files", "words"), [
+    ({"a.csv": b"x"}, "sans datapackage.json"),
+    ({"datapackage.json": b"{not json"}, "datapackage.json invalide"),
+    ({"datapackage.json": b'{"resources": [{"name": "experiences", "path": "../../etc/passwd"}]}'}, "refusé"),
+    ({"datapackage.json": b'{"resources": [{"name": "experiences", "path": "/etc/passwd"}]}'}, "refusé"),
+    ({"datapackage.json": b'{"resources": [{"name": "experiences", "path": "https://evil.example/x.csv"}]}'},
+     "refusé"),
+    ({"datapackage.json": b'{"resources": [{"name": "experiences", "path": "absent.csv"}]}'}, "absent"),
+    ({"datapackage.json": b'{"resources": [{"name": "inconnue", "path": "a.csv"}]}', "a.csv": b"a\n"}, "inconnue"),
+    ({"datapackage.json": b'{"resources": "x"}'}, "datapackage.json invalide"),
+])
+def test_hostile_zips_are_reported_without_reading_outside(api: Api, files: dict[str, bytes], words: str) -> None:
+    answer = api.web.post("/api/v1/uploads", data={"file": (io.BytesIO(_zip(files)), "envoi.zip")},
+                          headers=api.auth("212000046"))
+    assert answer.status_code == 422, answer.get_json()
+    messages = " ".join(i["message"] for i in answer.get_json()["report"]["issues"])
+    assert words in messages and "root:" not in messages
+    assert api.web.get(f"/api/v1/experiences/{NEW}").status_code == 404
+
+
+def test_a_zip_bomb_is_refused_by_its_declared_size(api: Api) -> None:
+    limit = api.reg.settings.max_upload_bytes
+    bomb = _package(NEW, **{"bourrage.bin": b"\0" * (4 * limit + 1)})  # compresses to a few hundred KB
+    assert len(bomb) < limit
+    answer = api.web.post("/api/v1/uploads", data={"file": (io.BytesIO(bomb), "envoi.zip")},
+                          headers=api.auth("212000046"))
+    assert answer.status_code == 422
+    assert answer.get_json()["report"]["issues"][0]["code"] == "file-too-large"

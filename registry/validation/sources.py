@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import io
 import json
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from registry.validation.raw import (
 from registry.validation.raw import fail as _fail
 from registry.validation.report import Issue, Report
 
+ZIP_RATIO = 4  # a zipped package may hold this many times the upload limit once decompressed (each file: the limit)
 __all__ = ["DEFAULT_MAX_BYTES", "Limits", "RawTable", "SourceError", "check_size", "guess_resource", "human_size",
            "read_path", "table_from_bytes"]
 
@@ -34,6 +38,8 @@ def table_from_bytes(std: Standard, data: bytes, name: str, report: Report, limi
     """One uploaded file (CSV, XLSX or JSON), by its name and content."""
     check_size(len(data), name, limits)
     suffix = Path(name).suffix.lower()
+    if resource is None and (suffix == ".zip" or is_zipped_package(data)):  # never a package inside a package
+        return read_zipped_package(std, data, name, report, limits)
     if suffix == ".xlsx" or data[:4] == b"PK\x03\x04":
         return tabular.read_xlsx(std, data, name, report, resource)
     if suffix == ".json":
@@ -138,23 +144,87 @@ def read_folder(std: Standard, folder: Path, report: Report, limits: Limits) -> 
 
 
 def read_datapackage(std: Standard, path: Path, report: Report, limits: Limits) -> list[RawTable]:
+    def member(rel: str) -> bytes:
+        file = path.parent / rel
+        if not file.is_file():
+            raise _fail("unreadable-file", rel, detail="fichier introuvable")
+        check_size(file.stat().st_size, rel, limits)
+        return file.read_bytes()
+
     try:
-        desc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8-sig"))
-        resources = desc["resources"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, ValueError) as exc:
         raise _fail("unreadable-file", path.name, detail=f"datapackage.json invalide ({exc})") from None
+    return _package_tables(std, text, path.name, member, report, limits)
+
+
+def _package_tables(std: Standard, descriptor: str, source: str, member: Callable[[str], bytes], report: Report,
+                    limits: Limits) -> list[RawTable]:
+    """The tables a Data Package descriptor names, each read through `member` (a file beside it, or in a zip)."""
+    try:
+        desc: dict[str, Any] = json.loads(descriptor)
+        resources = desc["resources"]
+        if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+            raise TypeError("« resources » : une liste d'objets attendue")
+    except (RecursionError, ValueError, KeyError, TypeError) as exc:
+        raise _fail("unreadable-file", source, detail=f"datapackage.json invalide ({str(exc)[:200]})") from None
     tables: list[RawTable] = []
     for res in resources:
         name, rel = res.get("name", ""), res.get("path")
         if name not in std.tables:
             hint = difflib.get_close_matches(str(name), list(std.tables), n=1)
-            raise _fail("unknown-resource", path.name, name=str(name),
+            raise _fail("unknown-resource", source, name=str(name)[:100],
                         detail=f"ressource inconnue{' (' + hint[0] + ' ?)' if hint else ''}")
-        if not isinstance(rel, str) or rel.startswith(("/", "http:", "https:")) or ".." in Path(rel).parts:
-            raise _fail("unreadable-file", path.name, detail=f"chemin de ressource refusé : {rel!r}")
-        file = path.parent / rel
-        if not file.is_file():
-            raise _fail("unreadable-file", rel, detail="fichier introuvable")
-        check_size(file.stat().st_size, rel, limits)
-        tables.extend(table_from_bytes(std, file.read_bytes(), rel, report, limits, resource=name))
+        if not isinstance(rel, str) or rel.startswith(("/", "\\", "http:", "https:")) or ".." in Path(rel).parts:
+            raise _fail("unreadable-file", source, detail=f"chemin de ressource refusé : {str(rel)[:200]!r}")
+        tables.extend(table_from_bytes(std, member(rel), rel, report, limits, resource=name))
     return tables
+
+
+def is_zipped_package(data: bytes) -> bool:
+    """A zip holding a datapackage.json (at its root or in its one top folder), not an XLSX workbook."""
+    return _package_descriptor(data) is not None
+
+
+def _package_descriptor(data: bytes) -> str | None:
+    if data[:4] != b"PK\x03\x04":
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == "datapackage.json" and n.count("/") <= 1]
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return None
+    return min(names, key=len) if names else None
+
+
+def read_zipped_package(std: Standard, data: bytes, name: str, report: Report, limits: Limits) -> list[RawTable]:
+    """A Data Package sent as one zip (as the registry's own bulk download): descriptor and CSV files inside."""
+    descriptor = _package_descriptor(data)
+    if descriptor is None:
+        raise _fail("unreadable-file", name, detail="archive zip sans datapackage.json")
+    base = descriptor[: -len("datapackage.json")]
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise _fail("unreadable-file", name, detail=f"archive zip illisible ({exc})") from None
+    with zf:
+        infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
+        if sum(i.file_size for i in infos.values()) > limits.max_bytes * ZIP_RATIO:
+            raise _fail("file-too-large", name, size="archive trop grande une fois décompressée",
+                        limit=human_size(limits.max_bytes * ZIP_RATIO))
+
+        def member(rel: str) -> bytes:
+            info = infos.get(base + rel.replace("\\", "/"))
+            if info is None:
+                raise _fail("unreadable-file", rel, detail=f"fichier absent de l'archive {name}")
+            check_size(info.file_size, rel, limits)
+            try:
+                return zf.read(info)
+            except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError) as exc:
+                raise _fail("unreadable-file", rel, detail=f"illisible dans l'archive ({exc})") from None
+
+        try:
+            text = zf.read(infos[descriptor]).decode("utf-8-sig")
+        except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError, KeyError) as exc:
+            raise _fail("unreadable-file", name, detail=f"datapackage.json illisible ({exc})") from None
+        return _package_tables(std, text, f"{name}/datapackage.json", member, report, limits)
