@@ -174,11 +174,17 @@ def test_facets_are_checkboxes_with_counts_and_an_apply_button(client: FlaskClie
 
 
 def test_the_search_page_follows_the_index(app: Flask, sqlite_registry: Registry) -> None:
-    """Pages are kept in memory per index version: a record published after a search is found by the same search."""
+    """Pages are kept in memory per index version: a record published after a search is found by the same search,
+    and the home and statistics pages count it."""
     client = app.test_client()
     assert "0 expérience" in client.get("/recherche?q=zeppelin").get_data(as_text=True)
     assert "0 expérience" in client.get("/recherche?q=zeppelin").get_data(as_text=True)  # now from memory
+    home = client.get("/").get_data(as_text=True)
+    assert "zeppelin" not in home and home == client.get("/").get_data(as_text=True)
+    assert '<span class="value">4</span> expériences publiées' in client.get("/statistiques").get_data(as_text=True)
     row = {**example(PARIS), "id_experience": "217500016-2023-099", "intitule": "Un zeppelin de mesure"}
     assert experiences.publish_upload(sqlite_registry, Caller.operator(), csv_bytes([row]), "z.csv").accepted
     page = client.get("/recherche?q=zeppelin").get_data(as_text=True)
     assert "1 expérience, succès" in page and "Un zeppelin de mesure" in page
+    assert "Un zeppelin de mesure" in client.get("/").get_data(as_text=True)  # the home page's latest updates
+    assert '<span class="value">5</span> expériences publiées' in client.get("/statistiques").get_data(as_text=True)

@@ -19,6 +19,7 @@ from registry.serialize import search_json
 from registry.serialize.stats import hits_csv
 from web.context import caller, registry, search_request
 from web.pages import formatting, search_page
+from web.pages.memory import remembered
 
 bp = Blueprint("pages", __name__)
 formatting.register(bp)
@@ -29,10 +30,14 @@ SEARCH_PARAMS = ("q", "sort", "page")
 def index() -> object:
     if any(k in request.args for k in SEARCH_PARAMS) or any(k in request.args for k in search_index.facet_fields()):
         return redirect(url_for("pages.search", **request.args.to_dict(flat=False)), 302)
+    return remembered(("home",), _home)
+
+
+def _home() -> tuple[str, int]:
     reg, who = registry(), caller()
     statistics = stats.statistics(reg, who)
     return render_template("index.html", figures=statistics.figures, domains=statistics.domains,
-                           latest=stats.latest(reg, who))
+                           latest=stats.latest(reg, who)), 200
 
 
 @bp.get("/recherche")

@@ -14,6 +14,7 @@ from registry.serialize.stats import bar_chart_svg, code_label, crosstab_csv, fi
 from registry.standard import get_standard
 from web.context import caller, registry
 from web.pages import bp
+from web.pages.memory import remembered
 
 
 def chart_titles() -> dict[str, str]:
@@ -42,8 +43,11 @@ def _charts(statistics: stats.Statistics) -> list[dict[str, object]]:
 
 
 @bp.get("/statistiques")
-def statistics() -> str:
-    s = stats.statistics(registry(), caller())
+def statistics() -> object:
+    return remembered(("statistics",), lambda: (_statistics_page(stats.statistics(registry(), caller())), 200))
+
+
+def _statistics_page(s: stats.Statistics) -> str:
     return render_template("pages/statistics.html", figures=s.figures, charts=_charts(s), code_label=code_label,
                            field_title=field_title)
 
@@ -62,10 +66,10 @@ def _region_arg() -> str | None:
 
 
 @bp.get("/conformite")
-def compliance() -> str:
+def compliance() -> object:
     region = _region_arg()
-    c = stats.compliance(registry(), caller(), region)
-    return render_template("pages/compliance.html", c=c, region=region)
+    return remembered(("compliance", region), lambda: (render_template(
+        "pages/compliance.html", c=stats.compliance(registry(), caller(), region), region=region), 200))
 
 
 @bp.get("/conformite.csv")
@@ -87,17 +91,24 @@ def compliance_atom() -> Response:
 
 
 @bp.get("/organisations")
-def organisations() -> str:
-    return render_template("pages/organisations.html", organisations=stats.organisations(registry(), caller()))
+def organisations() -> object:
+    return remembered(("organisations",), lambda: (render_template(
+        "pages/organisations.html", organisations=stats.organisations(registry(), caller())), 200))
 
 
 @bp.get("/organisations/<siren>")
-def organisation(siren: str) -> str:
+def organisation(siren: str) -> object:
+    if not (len(siren) == 9 and siren.isascii() and siren.isdigit()):
+        abort(404)
+    return remembered(("organisation", siren), lambda: _organisation_page(siren))
+
+
+def _organisation_page(siren: str) -> tuple[str, int]:
     org = stats.organisation(registry(), caller(), siren)
     if org is None:
         abort(404)
     return render_template("pages/organisation.html", org=org, charts=_charts(org.statistics),
-                           code_label=code_label, field_title=field_title)
+                           code_label=code_label, field_title=field_title), 200
 
 
 @bp.get("/organisations/<siren>/statistiques/<chart>.csv")

@@ -1,17 +1,8 @@
-"""The search page: facets as links and checkboxes (built here, not with one `url_for` per value), and the page
-kept per process for as long as the index does not change (key: index version, day, language, the URL's state).
-
-A search page is the same for everyone (no account data on it), and the index only changes after a write, so
-a page asked again is sent from memory: on 2 cores, most of a page's CPU is Whoosh's scoring and the facet
-markup (about 240 values), both of which depend only on that key.
-"""
+"""The search page: facets as links and checkboxes (built here, not with one `url_for` per value), kept in memory
+(web/pages/memory.py) under the index version, the day, the language and the URL's state."""
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote, urlencode
@@ -20,12 +11,12 @@ from babel.numbers import format_decimal
 from flask import g, render_template, url_for
 
 from registry.actions import index as search_index
-from registry.actions.index import Results
+from registry.actions.index import Results, SearchRequest
 from registry.serialize.labels import facet_label, facet_title
 from web.context import MAX_PAGE_NUMBER, PAGE_SIZE, caller, registry, search_request
+from web.pages.memory import remembered
 
 SHOWN = 6  # values shown before « Voir les N autres valeurs »
-CACHE_SIZE = int(os.environ.get("REGISTRY_PAGE_CACHE", "512"))  # pages per process (30-60 KB each); 0: none
 
 
 @dataclass(frozen=True)
@@ -71,54 +62,19 @@ def _count_text(n: int, lang: str) -> str:
     return format_decimal(n, locale=lang)
 
 
-class PageCache:
-    """A small LRU of rendered pages, per process and thread-safe."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._pages: OrderedDict[tuple[object, ...], tuple[str, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[object, ...]) -> tuple[str, int] | None:
-        with self._lock:
-            found = self._pages.get(key)
-            if found is not None:
-                self._pages.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[object, ...], page: tuple[str, int]) -> None:
-        with self._lock:
-            self._pages[key] = page
-            self._pages.move_to_end(key)
-            while len(self._pages) > self.size:
-                self._pages.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._pages.clear()
-
-
-PAGES = PageCache(CACHE_SIZE)
-
-
 def search_page() -> tuple[str, int]:
     """The search page of this request's URL, from memory when the same page was made on this index version."""
     req, page = search_request()
-    reg, who = registry(), caller()
-    lang = str(g.get("lang", "fr"))
-    version = search_index.version(reg, who)
-    key = (version, dt.date.today(), lang, req.text, tuple(sorted(req.filters.items())), req.sort, page)
-    found = PAGES.get(key) if version is not None and PAGES.size else None
-    if found is not None:
-        return found
-    results = search_index.search(reg, who, req)
+    return remembered(("search", req.text, tuple(sorted(req.filters.items())), req.sort, page),
+                      lambda: _render(req, page))
+
+
+def _render(req: SearchRequest, page: int) -> tuple[str, int]:
+    results = search_index.search(registry(), caller(), req)
     last_page = max(1, -(-results.total // PAGE_SIZE))
     out_of_range = page > 1 and not results.hits
     html = render_template("pages/search.html", q=req.text, filters=req.filters, results=results, page=page,
                            size=PAGE_SIZE, last_page=min(last_page, MAX_PAGE_NUMBER), out_of_range=out_of_range,
-                           groups=facet_groups(results, req.filters, req.text, req.sort, lang), shown=SHOWN,
-                           sorts=search_index.SORTS, sort=req.sort)
-    answer = (html, 404 if out_of_range else 200)
-    if version is not None and PAGES.size:
-        PAGES.put(key, answer)
-    return answer
+                           groups=facet_groups(results, req.filters, req.text, req.sort, str(g.get("lang", "fr"))),
+                           shown=SHOWN, sorts=search_index.SORTS, sort=req.sort)
+    return html, 404 if out_of_range else 200
