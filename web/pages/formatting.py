@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, g
@@ -21,10 +22,16 @@ def date_text(value: Any, style: str = "long") -> str:
         return format_datetime(value, "d MMMM y, HH:mm" if style == "long" else "short")
     if isinstance(value, dt.date):
         return format_date(value, style)
+    return _iso_date_text(str(value), style, _lang())
+
+
+@lru_cache(maxsize=8192)
+def _iso_date_text(text: str, style: str, lang: str) -> str:
+    """Dates in text (most of a page's) formatted once per language: a search page shows 50 of them."""
     try:
-        return format_date(dt.date.fromisoformat(str(value)[:10]), style)
+        return format_date(dt.date.fromisoformat(text[:10]), style)
     except ValueError:
-        return str(value)
+        return text
 
 
 def number_text(value: Any, digits: int = 2) -> str:
