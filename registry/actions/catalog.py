@@ -316,6 +316,12 @@ def packages(registry: Registry, caller: Caller, limit: int, offset: int, sort: 
     return total, cq.views(registry, ids)
 
 
+def views(registry: Registry, caller: Caller, ids: list[str]) -> list[ExperienceView]:
+    """The complete views of these experiences (a search's hits), in one query; unknown ids are left out."""
+    check(caller, Permission.READ)
+    return cq.views(registry, ids[:MAX_ROWS])
+
+
 def organization_list(registry: Registry, caller: Caller) -> list[OrganisationInfo]:
     check(caller, Permission.READ)
     return [o for o in cq.organisations(registry) if o.package_count]
@@ -378,20 +384,6 @@ def revision(registry: Registry, caller: Caller, exp_id: str, number: int) -> tu
     return infos[0], queries.record_at(registry, exp_id, number)
 
 
-def search(registry: Registry, caller: Caller, text: str, filters: dict[str, str], limit: int, offset: int,
-           facets: bool = True) -> tuple[int, list[ExperienceView], dict[str, dict[str, int]]]:
-    """The REST API's search: the site's parameters (free text and one code per filter field), on SQL."""
-    check(caller, Permission.READ)
-    f = site_filter(text, filters)
-    total, views = packages(registry, caller, limit, offset, sort="metadata_modified desc", f=f)
-    counts: dict[str, dict[str, int]] = {}
-    if facets:
-        for name in filter_fields():
-            if name != "siren_porteur":
-                counts[name] = dict(sorted(cq.facet_counts(registry, f, name).items()))
-    return total, views, counts
-
-
 __all__ = [
     "BulkFile",
     "CatalogError",
@@ -411,7 +403,7 @@ __all__ = [
     "parse_query",
     "parse_sort",
     "revision",
-    "search",
     "site_filter",
     "table_names",
+    "views",
 ]

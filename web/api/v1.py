@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from registry.actions import catalog, experiences
+from registry.actions import index as search_index
 from registry.actions.catalog import CatalogError
 from registry.actions.experiences import InvalidRequest
 from registry.queries import NotFound, RevisionInfo, Summary
@@ -26,6 +27,7 @@ from web.context import caller, registry
 
 bp = Blueprint("api_v1", __name__)
 MAX_LIMIT = 100
+MAX_PAGE = 400  # 40,000 results deep at most: past that, the bulk downloads
 ID = re.compile(r"^[0-9]{9}-[0-9]{4}-[0-9]{3}$")  # the standard's pattern for id_experience
 SIREN = re.compile(r"^[0-9]{9}$")
 ERRORS = {
@@ -111,17 +113,39 @@ def _exp_id(exp_id: str) -> str:
     return exp_id
 
 
+def _facet_codes(name: str) -> tuple[str, ...] | None:
+    """The values a filter may take when the standard lists them (its codes, and the "not given" bucket)."""
+    from registry.standard import get_standard
+
+    spec = get_standard().main.by_name.get(name)
+    return (*spec.codes, search_index.NONE) if spec is not None and spec.codes else None
+
+
 @bp.get("/api/v1/search")
 def search() -> dict[str, Any]:
-    text = clean(request.args.get("q", ""))[:500]
-    filters = {k: clean(request.args[k])[:200] for k in catalog.filter_fields() if request.args.get(k)}
-    if "siren_porteur" in filters and not SIREN.match(filters["siren_porteur"]):
-        raise V1Error(400, "bad_request", "« siren_porteur » : 9 chiffres / 9 digits.")
+    """The site's search (the full-text index, its query language, facets and sorts), for programs."""
+    text = clean(request.args.get("q", ""))[:1000]
+    filters: dict[str, tuple[str, ...]] = {}
+    for name in search_index.facet_fields():
+        values = tuple(dict.fromkeys(v for v in request.args.getlist(name) if v))
+        codes = _facet_codes(name)
+        bad = [v for v in values if len(v) > 200 or (codes is not None and v not in codes)]
+        if bad:
+            raise V1Error(400, "bad_request", f"« {name} » : valeur inconnue « {clean(bad[0])[:50]} » / unknown.")
+        if values:
+            filters[name] = values
+    sort = request.args.get("sort") or ("pertinence" if text.strip() else "date_maj")
+    if sort not in search_index.SORTS:
+        raise V1Error(400, "bad_request", f"« sort » : {', '.join(search_index.SORTS)}.")
     limit = _int("limit", 25, 1, MAX_LIMIT)
-    page = _int("page", 1, 1, 10_000)
-    total, views, facets = catalog.search(registry(), caller(), text, filters, limit, (page - 1) * limit)
-    return {"q": text, "filters": filters, "page": page, "limit": limit, "count": total,
-            "results": [experience_json(v) for v in views], "facets": facets}
+    page = _int("page", 1, 1, MAX_PAGE)
+    req = search_index.request(text, filters, sort, limit, (page - 1) * limit)
+    found = search_index.search(registry(), caller(), req)
+    views = {v.id: v for v in catalog.views(registry(), caller(), [h.id for h in found.hits])}
+    results = [{**experience_json(views[h.id]), "snippet": h.snippet} for h in found.hits if h.id in views]
+    return {"q": text, "filters": {k: list(v) for k, v in filters.items()}, "sort": sort, "page": page,
+            "limit": limit, "count": found.total, "count_exact": found.exact, "suggestion": found.suggestion,
+            "results": results, "facets": found.facets}
 
 
 @bp.get("/api/v1/experiences")
@@ -222,15 +246,15 @@ def document(server: str) -> dict[str, Any]:
 
     std = get_standard()
     filters = []
-    for name in catalog.filter_fields():
+    for name in search_index.facet_fields():
         spec = std.main.by_name.get(name)
-        schema: dict[str, Any] = {"type": "string"}
-        if spec is not None and spec.codes:
-            schema["enum"] = [*spec.codes, ""]  # empty: no filter, as in the site's search form
-        elif name == "siren_porteur":
-            schema["pattern"] = "^([0-9]{9})?$"
-        filters.append({"name": name, "in": "query", "required": False, "schema": schema,
-                        "description": spec.title if spec else "SIREN du porteur"})
+        codes = _facet_codes(name)
+        item: dict[str, Any] = {"type": "string", "enum": list(codes)} if codes else {"type": "string",
+                                                                                      "maxLength": 200}
+        filters.append({"name": name, "in": "query", "required": False, "style": "form", "explode": True,
+                        "schema": {"type": "array", "items": item},
+                        "description": (spec.title if spec else name) + " — répétable (OU) / repeatable (OR); "
+                                       f"« {search_index.NONE} » : non renseigné / not given"})
     obj = {"type": "object"}
     nullable_str = {"type": "string", "nullable": True}
     schemas = {
@@ -264,20 +288,27 @@ def document(server: str) -> dict[str, Any]:
                                         "type_porteur": {"type": "string"}, "experiences": {"type": "integer"},
                                         "created_at": {"type": "string", "format": "date-time"}}},
     }
-    search_schema = {"type": "object", "required": ["q", "filters", "page", "limit", "count", "results", "facets"],
-                     "properties": {"q": {"type": "string"}, "filters": {"type": "object",
-                                                                          "additionalProperties": {"type": "string"}},
+    search_schema = {"type": "object",
+                     "required": ["q", "filters", "sort", "page", "limit", "count", "count_exact", "results", "facets"],
+                     "properties": {"q": {"type": "string"}, "sort": {"type": "string"},
+                                    "filters": {"type": "object", "additionalProperties": {
+                                        "type": "array", "items": {"type": "string"}}},
                                     "page": {"type": "integer"}, "limit": {"type": "integer"},
-                                    "count": {"type": "integer"}, "results": {"type": "array", "items":
-                                                                              _ref("Experience")},
+                                    "count": {"type": "integer"}, "count_exact": {"type": "boolean"},
+                                    "suggestion": nullable_str,
+                                    "results": {"type": "array", "items": _ref("Experience")},
                                     "facets": {"type": "object", "additionalProperties": {
                                         "type": "object", "additionalProperties": {"type": "integer"}}}}}
     paths = {
         "/api/v1/search": {"get": {
             "operationId": "search", "summary": "Recherche / search",
             "parameters": [{"name": "q", "in": "query", "required": False, "schema": {"type": "string"},
-                            "description": "Texte libre (les 500 premiers caractères) / free text"},
-                           _int_param("page", 1, 10_000, 1, "Page (1…)"),
+                            "description": "Texte libre, le langage du site : tous les mots, \"phrase exacte\", "
+                                           "-exclu, OU / free text, the site's query language (1,000 characters)"},
+                           {"name": "sort", "in": "query", "required": False,
+                            "schema": {"type": "string", "enum": list(search_index.SORTS)},
+                            "description": "Tri (défaut : pertinence avec du texte, date_maj sinon) / sort"},
+                           _int_param("page", 1, MAX_PAGE, 1, "Page (1…)"),
                            _int_param("limit", 1, MAX_LIMIT, 25, "Résultats par page / results per page"),
                            *filters],
             "responses": {"200": _json(search_schema, "Résultats / results"), **_errors(400)}}},
