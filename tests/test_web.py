@@ -188,3 +188,8 @@ def test_the_search_page_follows_the_index(app: Flask, sqlite_registry: Registry
     assert "1 expérience, succès" in page and "Un zeppelin de mesure" in page
     assert "Un zeppelin de mesure" in client.get("/").get_data(as_text=True)  # the home page's latest updates
     assert '<span class="value">5</span> expériences publiées' in client.get("/statistiques").get_data(as_text=True)
+    # a record page as anonymous readers see it is kept too, until its next revision
+    assert "Un zeppelin de mesure" in client.get("/experiences/217500016-2023-099").get_data(as_text=True)
+    renamed = {**row, "intitule": "Un dirigeable de mesure"}
+    assert experiences.publish_upload(sqlite_registry, Caller.operator(), csv_bytes([renamed]), "z.csv").accepted
+    assert "Un dirigeable de mesure" in client.get("/experiences/217500016-2023-099").get_data(as_text=True)

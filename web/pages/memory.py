@@ -1,6 +1,7 @@
 """Pages that are the same for everyone, kept in memory per process until the search index changes.
 
-The search, home, statistics, compliance and organisation pages show no account data, and what they show changes
+The search, home, statistics, compliance and organisation pages, and record pages as anonymous readers see them,
+show no account data, and what they show changes
 only with a write, after which the index changes version (`index.version`: in the writer's process at once, in the
 others within the searchers' re-check delay, 0.5 s). A page asked again on the same version, day and language is
 sent from memory: on 2 cores, most of a search page's CPU is Whoosh's scoring and the markup of about 240 facet
@@ -15,7 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from flask import g
+from flask import g, request
 
 from registry.actions import index as search_index
 from web.context import caller, registry
@@ -58,11 +59,12 @@ PAGES = PageCache(CACHE_SIZE)
 
 
 def remembered(key: tuple[object, ...], render: Callable[[], Page]) -> Page:
-    """The page under `key` (plus index version, day and language) from memory, else `render()`, kept."""
+    """The page under `key` (plus index version, day, language and the site's address, which a record page's
+    permalink names) from memory, else `render()`, kept."""
     version = search_index.version(registry(), caller())
     if version is None or not PAGES.size:
         return render()
-    full = (version, dt.date.today(), str(g.get("lang", "fr")), *key)
+    full = (version, dt.date.today(), str(g.get("lang", "fr")), request.url_root, *key)
     found = PAGES.get(full)
     if found is None:
         found = render()

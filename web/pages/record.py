@@ -14,9 +14,10 @@ from registry.queries import ExperienceView, NotFound, RevisionInfo
 from registry.serialize import dataset_ld, experience_json, script_json
 from registry.serialize.stats import indicator_svg
 from registry.standard import MAIN_RESOURCE, get_standard
-from web.accounts import user_caller
+from web.accounts import current, user_caller
 from web.context import caller, registry
 from web.pages import bp
+from web.pages.memory import remembered
 
 # How the main table's fields are grouped for reading (a layout, not a field list: any field of the standard
 # not named here is still shown, under « Autres informations »).
@@ -71,11 +72,17 @@ def _record(exp_id: str) -> tuple[ExperienceView, list[RevisionInfo]]:
 
 @bp.get("/experiences/<exp_id>")
 def experience(exp_id: str) -> object:
+    if request.accept_mimetypes.best == "application/json":
+        return experience_json(_record(exp_id)[0])
+    if current() is None:  # the page of anonymous readers is the same for all: kept per index version
+        return remembered(("record", exp_id), lambda: _experience_page(exp_id))
+    return _experience_page(exp_id)
+
+
+def _experience_page(exp_id: str) -> tuple[str, int]:
     reg, who = registry(), caller()
     view, revisions = _record(exp_id)
     data = experience_json(view)
-    if request.accept_mimetypes.best == "application/json":
-        return data
     similar = search_index.similar(reg, who, exp_id)
     std = get_standard()
     lessons: dict[str, list[dict[str, str]]] = {}
@@ -90,7 +97,7 @@ def experience(exp_id: str) -> object:
                            sections=[(k, [f for f in fs if view.main.get(f)]) for k, fs in SECTIONS],
                            other_fields=_other_fields(), indicators=indicators(
                                view.record.get("indicateurs", [])), lessons=lessons, std=std, permalink=permalink,
-                           json_ld=ld, MAIN=MAIN_RESOURCE)
+                           json_ld=ld, MAIN=MAIN_RESOURCE), 200
 
 
 @bp.get("/experiences/<exp_id>/diff")
