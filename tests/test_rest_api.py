@@ -158,3 +158,11 @@ def test_schemathesis_with_a_token_finds_no_500_and_no_undocumented_answer(live:
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert "FAILURES" not in proc.stdout and "Authentication failed" not in proc.stdout
     assert "5 passed" in proc.stdout or "passed" in proc.stdout
+
+
+def test_every_error_code_is_documented() -> None:
+    from web.api.v1 import ERRORS
+
+    doc = (Path(__file__).parents[1] / "docs" / "open-data.md").read_text(encoding="utf-8")
+    for code in ERRORS:
+        assert f"| `{code}` |" in doc, f"REST error code {code} is not documented in docs/open-data.md"
