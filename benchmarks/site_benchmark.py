@@ -121,6 +121,20 @@ def main() -> None:
             load(home, plan, args.clients, think, cache, args.max_seconds, args.seed)
 
 
+def server_cpu(master: int) -> float:
+    """CPU seconds (user + system) used so far by gunicorn's workers (the children of `master`), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master:  # ppid
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return total
+
+
 def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, cache: int, max_seconds: float,
          seed: int) -> None:
     """One run on a fresh gunicorn (2 workers): `clients` threads share the plan; each pauses about `think` s
@@ -167,6 +181,7 @@ def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, ca
                     time.sleep(rng.uniform(think / 2, think * 1.5))
 
         load_before = os.getloadavg()[0]
+        cpu_before = server_cpu(server.pid)
         t = time.perf_counter()
         threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
         for th in threads:
@@ -174,12 +189,14 @@ def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, ca
         for th in threads:
             th.join()
         elapsed = time.perf_counter() - t
+        cpu = server_cpu(server.pid) - cpu_before
         done = sum(len(v) for v in timings.values())
         model = "closed loop, no think time" if not think else f"think time {think:g} s (uniform {think / 2:g}-" \
                                                                 f"{think * 1.5:g} s)"
         print(f"gunicorn 2 workers, page cache {cache}, {clients} clients, {model}: {done} requests in "
               f"{elapsed:.1f} s = {done / elapsed:.0f} requests/s, {errors[0]} errors; load average "
-              f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
+              f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after; server CPU {cpu:.1f} s = "
+              f"{cpu * 1000 / max(done, 1):.1f} ms a request")
         for kind, values in timings.items():
             print(f"  {kind} pages: {len(values)}, p50 {percentile(values, 50):.0f} ms, "
                   f"p95 {percentile(values, 95):.0f} ms, max {max(values, default=float('nan')):.0f} ms")
