@@ -115,6 +115,10 @@ def test_search_api_without_a_filter_and_with_each_facet_value(client: FlaskClie
 def test_unknown_urls_answer_404_in_the_right_format(client: FlaskClient) -> None:
     api = client.get("/api/nope")
     assert api.status_code == 404 and api.is_json and api.get_json()["error"]["message"] == "Page introuvable."
+    assert api.get_json()["error"]["code"] == "not_found" and api.get_json()["error"]["message_en"] == "Not found."
+    posted = client.post("/api/v2/nope", json={})
+    assert posted.status_code in (404, 405)
+    assert posted.get_json()["error"]["code"] in ("not_found", "method_not_allowed")
     page = client.get("/nope")
     assert page.status_code == 404 and "Page introuvable" in page.get_data(as_text=True)
     assert client.get("/api/experiences/000000000-0000-000").status_code == 404

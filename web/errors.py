@@ -26,8 +26,11 @@ def _wants_json() -> bool:
 def _answer(status: int, message: str | None = None) -> tuple[object, int]:
     fr, en = MESSAGES.get(status, MESSAGES[500])
     text = message or tr(fr, en)
-    if _wants_json():
-        return {"error": {"status": status, "message": text}}, status
+    if _wants_json():  # the REST API's error shape: a stable code, French and English
+        from web.api.v1 import HTTP_CODES
+
+        return {"error": {"code": HTTP_CODES.get(status, "internal"), "status": status, "message": text,
+                          "message_en": en, "detail": None}}, status
     return render_template("error.html", status=status, message=text), status
 
 
