@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,10 +65,10 @@ def frictionless_baseline(folder: Path) -> float:
     return time.perf_counter() - start
 
 
-def single(n: int, rows: int, baseline: bool) -> dict[str, float]:
+def single(n: int, rows: int, baseline: bool, index_too: bool = False, trace: bool = False) -> dict[str, float]:
     from harvesters.net import Options
     from harvesters.run import run_source
-    from registry.actions import Caller
+    from registry.actions import Caller, index
     from registry.actions import harvest as actions
     from registry.config import load_settings
     from registry.store import Registry
@@ -84,17 +85,31 @@ def single(n: int, rows: int, baseline: bool) -> dict[str, float]:
         op = Caller.operator("cli")
         actions.add_source(reg, op, "bench", url, allow_private_network=True)
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if trace:
+            tracemalloc.start(10)
+            before = tracemalloc.take_snapshot()
         start = time.perf_counter()
-        job = run_source(reg, op, "bench", options=Options(retries=0))
+        job = run_source(reg, op, "bench", options=Options(retries=0), update_index=False)
         out["first_s"] = time.perf_counter() - start
+        if trace:  # what the harvest left allocated, by line, and the Python heap's peak
+            after = tracemalloc.take_snapshot()
+            out["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+            for stat in after.compare_to(before, "lineno")[:8]:
+                print(f"  {stat.size_diff / 1024:+9.0f} KiB {stat.count_diff:+7d} blocks  {stat.traceback[0]}",
+                      file=sys.stderr)
         out["first_new"] = job.counts["new"]
         out["rows_per_s"] = n * rows / out["first_s"]
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out["rss_before_mb"] = rss0 / 1024
+        if index_too:  # the search index follows the outbox in the background; timed here on its own
+            start = time.perf_counter()
+            index.after_write(reg)
+            out["index_s"] = time.perf_counter() - start
         commands.put("change")
         queue.get(timeout=600)
         start = time.perf_counter()
-        job = run_source(reg, op, "bench", options=Options(retries=0, overlap_seconds=0))
+        job = run_source(reg, op, "bench", options=Options(retries=0, overlap_seconds=0), update_index=False)
         out["incremental_s"] = time.perf_counter() - start
         out["incremental_updated"] = job.counts["updated"]
         if baseline:
@@ -117,9 +132,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10)
     parser.add_argument("--single", action="store_true")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--index", action="store_true", help="also time the search index catching up")
+    parser.add_argument("--trace", action="store_true", help="tracemalloc: Python heap peak, what grew (slower)")
     args = parser.parse_args()
     if args.single:
-        print(json.dumps(single(args.datasets, args.rows, not args.no_baseline)))
+        print(json.dumps(single(args.datasets, args.rows, not args.no_baseline, args.index, args.trace)))
         return
     scales = [(args.datasets, args.rows)] if args.datasets else [(2000, 10), (20000, 1)]
     for n, rows in scales:

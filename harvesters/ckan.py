@@ -16,7 +16,10 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -180,9 +183,9 @@ def fetch_files(ctx: core.Context, session: GuardedSession, picks: list[tuple[di
         url = res["url"].strip()
         name = Path(urlsplit(url).path).name or f"ressource-{n}.csv"
         if is_package:
-            files.append(fetch_datapackage(session, url, tmp / f"dp{n}"))
+            files.append(fetch_datapackage(session, url, tmp.parent / f"{tmp.name}-dp{n}"))
             continue
-        got = download(session, url, tmp / f"{n}-{_safe(name)}")
+        got = download(session, url, tmp.parent / f"{tmp.name}-{n}-{_safe(name)}")
         if _is_html(got.path, got.content_type):
             raise HarvestFetchError(f"La ressource {url[:300]} est une page HTML, pas un fichier de données : "
                                     "indiquez sur le portail le lien direct vers le fichier CSV, XLSX ou JSON.")
@@ -226,8 +229,39 @@ def fetch_datapackage(session: GuardedSession, url: str, folder: Path) -> core.L
     return core.LocalFile(folder / "datapackage.json", "datapackage.json", url, digest.hexdigest(), True, True)
 
 
+@dataclass
+class Fetched:
+    """One dataset's files, downloaded ahead (in a thread) while earlier datasets are validated."""
+
+    d: dict[str, Any]
+    folder: Path
+    picks: list[tuple[dict[str, Any], bool, bool]] = field(default_factory=list)
+    files: list[core.LocalFile] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    error: Exception | None = None
+
+
+def _fetch(ctx: core.Context, session: GuardedSession, d: dict[str, Any], std_name: str, folder: Path) -> Fetched:
+    """Downloads what a dataset needs; no database access here (it runs in the download threads)."""
+    out = Fetched(d, folder)
+    if d.get("_unmodified") or d.get("_error"):
+        return out
+    try:
+        out.picks = pick_resources(d, std_name)
+        if out.picks:
+            out.files, out.notes = fetch_files(ctx, session, out.picks, folder)
+    except Exception as exc:  # reported by the main thread, in the dataset's item
+        out.error = exc
+    return out
+
+
 def harvest(ctx: core.Context, options: Options, tmp: Path) -> tuple[bool, list[str]]:
-    """Runs one CKAN source; returns (listing complete, notes for the job)."""
+    """Runs one CKAN source; returns (listing complete, notes for the job).
+
+    Datasets are listed page by page; the files of the next few are downloaded by `options.per_host`
+    threads (a small number of requests at once to the portal) while the main thread validates and
+    publishes the current one, in listing order. At most 2 x per_host datasets are in flight: memory and
+    disk stay bounded whatever the size of the portal."""
     handle = ctx.handle
     src = handle.source
     portal = Portal(src.url, options)
@@ -239,9 +273,9 @@ def harvest(ctx: core.Context, options: Options, tmp: Path) -> tuple[bool, list[
     seen_datasets: set[str] = set()
     protected: set[str] = set()
 
-    def one(d: dict[str, Any]) -> None:
+    def finish(f: Fetched) -> None:
+        d = f.d
         dataset_id = str(d.get("id") or d.get("name"))
-        seen_datasets.add(dataset_id)
         state = actions.dataset_state(ctx.registry, handle, dataset_id)
         if d.get("_unmodified"):
             if state:
@@ -252,46 +286,59 @@ def harvest(ctx: core.Context, options: Options, tmp: Path) -> tuple[bool, list[
             ctx.progress(str(name))
         if d.get("_error"):
             raise HarvestFetchError(d["_error"])
-        picks = pick_resources(d, std_name)
-        if not picks:
+        if f.error is not None:
+            raise f.error
+        if not f.picks:
             text = ("Le jeu de données n'a aucune ressource." if not d.get("resources")
                     else "Aucune ressource de ce jeu de données ne suit le standard (ni schéma déclaré, ni fichier "
                          "CSV, XLSX ou JSON).")
-            actions.add_item(ctx.registry, handle, "ignored", dataset_id, name, None,
-                             messages=[{"code": "ignored", "severity": "info", "message": text}])
-            actions.save_dataset_state(ctx.registry, handle, dataset_id, name, "ok")
+            actions.dataset_done(ctx.registry, handle, dataset_id, name, "ok", item=actions.Item(
+                "ignored", messages=[{"code": "ignored", "severity": "info", "message": text}]))
             return
-        folder = tmp / f"d{len(seen_datasets)}"
-        try:
-            files, notes = fetch_files(ctx, options_session, picks, folder)
-            url = files[0].url if files else picks[0][0].get("url")
-            digest = core.combined_hash(files) if files else None
-            if state and digest and state.content_hash == digest and state.status == "ok":
-                seen_ids.update(state.experience_ids)
-                handle.counts["unchanged"] += len(state.experience_ids)
-                actions.add_item(ctx.registry, handle, "unchanged", dataset_id, name, url, state.experience_ids,
-                                 {"unchanged": len(state.experience_ids)},
-                                 [{"code": "unchanged", "severity": "info",
-                                   "message": "Fichiers identiques au dernier moissonnage : rien à refaire."}])
-                actions.save_dataset_state(ctx.registry, handle, dataset_id, name, "ok", digest,
-                                           state.experience_ids)
-                return
-            if not files:
-                actions.add_item(ctx.registry, handle, "ignored", dataset_id, name, url, messages=notes)
-                actions.save_dataset_state(ctx.registry, handle, dataset_id, name, "ok")
-                return
-            out = core.process(ctx, dataset_id, name, files, url, notes)
-            seen_ids.update(out.seen)
-            actions.save_dataset_state(ctx.registry, handle, dataset_id, name, "ok" if out.status != "invalid"
-                                       else "invalid", digest, out.seen)
-        finally:
-            _rmtree(folder)
+        files, notes = f.files, f.notes
+        url = files[0].url if files else f.picks[0][0].get("url")
+        digest = core.combined_hash(files) if files else None
+        if state and digest and state.content_hash == digest and state.status == "ok":
+            seen_ids.update(state.experience_ids)
+            handle.counts["unchanged"] += len(state.experience_ids)
+            actions.dataset_done(ctx.registry, handle, dataset_id, name, "ok", digest, state.experience_ids,
+                                 item=actions.Item("unchanged", url, state.experience_ids,
+                                                   {"unchanged": len(state.experience_ids)},
+                                                   [{"code": "unchanged", "severity": "info", "message":
+                                                     "Fichiers identiques au dernier moissonnage : rien à refaire."}]))
+            return
+        if not files:
+            actions.dataset_done(ctx.registry, handle, dataset_id, name, "ok",
+                                 item=actions.Item("ignored", url, messages=notes))
+            return
+        out = core.process(ctx, dataset_id, name, files, url, notes)
+        seen_ids.update(out.seen)
+        if not out.ok:  # refused (rights): tried again next time, its records kept as they are
+            protected.add(dataset_id)
+        status = "failed" if not out.ok else "invalid" if out.status == "invalid" else "ok"
+        actions.dataset_done(ctx.registry, handle, dataset_id, name, status, None if not out.ok else digest,
+                             out.seen, item=out.item, claims=out.claims, claims_url=url, keep_ids=not out.ok)
 
-    options_session = portal.session
-    listing = portal.datasets(src.query, since)
-    for d in listing:
-        _guarded(ctx, d, one, protected)
-    for dataset_id in actions.failed_datasets(ctx.registry, handle):
+    def run(f: Fetched) -> None:
+        try:
+            _guarded(ctx, f.d, lambda _d: finish(f), protected)
+        finally:
+            _rmtree(f.folder)
+
+    def mark(d: dict[str, Any]) -> dict[str, Any]:
+        seen_datasets.add(str(d.get("id") or d.get("name")))
+        return d
+
+    window = 2 * max(1, options.per_host)
+    with ThreadPoolExecutor(max_workers=max(1, options.per_host), thread_name_prefix="moisson") as pool:
+        pending: deque[Future[Fetched]] = deque()
+        for n, d in enumerate(portal.datasets(src.query, since)):
+            pending.append(pool.submit(_fetch, ctx, portal.session, mark(d), std_name, tmp / f"d{n}"))
+            while len(pending) >= window:
+                run(pending.popleft().result())
+        while pending:
+            run(pending.popleft().result())
+    for n, dataset_id in enumerate(actions.failed_datasets(ctx.registry, handle)):
         if dataset_id in seen_datasets:
             continue
         try:
@@ -300,7 +347,7 @@ def harvest(ctx: core.Context, options: Options, tmp: Path) -> tuple[bool, list[
             continue
         except HarvestFetchError as exc:
             d = {"id": dataset_id, "name": dataset_id, "_error": exc.message}
-        _guarded(ctx, d, one, protected)
+        run(_fetch(ctx, portal.session, mark(d), std_name, tmp / f"r{n}"))
     complete = portal.complete
     if handle.full and complete:
         gone = actions.gone_datasets(ctx.registry, handle, seen_datasets)
@@ -319,13 +366,14 @@ def _guarded(ctx: core.Context, d: dict[str, Any], fn: Any, protected: set[str])
         text = exc.message if isinstance(exc, HarvestFetchError) else \
             f"Erreur inattendue pendant le traitement de ce jeu de données ({type(exc).__name__} : {str(exc)[:300]})."
         ctx.handle.counts["failed"] += 1
-        actions.add_item(ctx.registry, ctx.handle, "failed", dataset_id, name, None,
-                         messages=[core.message(text, "download" if isinstance(exc, HarvestFetchError)
-                                                else "internal")])
-        state = actions.dataset_state(ctx.registry, ctx.handle, dataset_id)
-        actions.save_dataset_state(ctx.registry, ctx.handle, dataset_id, name, "failed", None,
-                                   state.experience_ids if state else ())
+        actions.dataset_done(ctx.registry, ctx.handle, dataset_id, name, "failed", keep_ids=True, item=actions.Item(
+            "failed", messages=[core.message(text, "download" if isinstance(exc, HarvestFetchError) else "internal")]))
 
 
-def _rmtree(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+def _rmtree(prefix: Path) -> None:
+    """Removes a dataset's files (named after `prefix`, no directory of their own but a data package's)."""
+    for path in prefix.parent.glob(f"{prefix.name}-*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

@@ -139,6 +139,8 @@ class Outcome:
     seen: set[str]
     ok: bool  # judged (published and/or reported); False: failed, its records are kept as they are
     status: str
+    item: actions.Item | None = None  # the job's item for this dataset, written with the dataset's state
+    claims: list[str] = field(default_factory=list)  # ids this source published now
 
 
 def process(ctx: Context, dataset_id: str, dataset_name: str | None, files: list[LocalFile],
@@ -152,14 +154,12 @@ def process(ctx: Context, dataset_id: str, dataset_name: str | None, files: list
     if not raws and report.valid:
         none = {"code": "ignored", "severity": "info",
                 "message": "Aucun fichier de ce jeu de données ne suit le standard."}
-        actions.add_item(reg, handle, "ignored", dataset_id, dataset_name, url, messages=notes or [none])
-        return Outcome(set(), True, "ignored")
+        return Outcome(set(), True, "ignored", actions.Item("ignored", url, messages=notes or [none]))
     if not report.valid:  # a file of the dataset cannot be read: nothing of it can be judged row by row
         messages = [issue_message(i) for i in report.errors()[:MAX_MESSAGES]]
         handle.counts["invalid"] += 1
-        actions.add_item(reg, handle, "invalid", dataset_id, dataset_name, url, counts={"invalid": 1},
-                         messages=notes + messages)
-        return Outcome(set(), True, "invalid")
+        return Outcome(set(), True, "invalid", actions.Item("invalid", url, counts={"invalid": 1},
+                                                            messages=notes + messages))
     # materialised once: rows of all the tables, to leave experiences out and check again
     tables = [Table(r, _materialise(r)) for r in raws]
     seen = {i for t in tables for i in t.ids() if i}
@@ -179,9 +179,8 @@ def process(ctx: Context, dataset_id: str, dataset_name: str | None, files: list
         if found is None:  # an error not tied to one experience's rows: the whole dataset is invalid
             messages = [issue_message(i) for i in rep.errors()[:MAX_MESSAGES]]
             handle.counts["invalid"] += len(seen - set(excluded)) or 1
-            actions.add_item(reg, handle, "invalid", dataset_id, dataset_name, url,
-                             experience_ids=sorted(seen), counts={"invalid": len(seen)}, messages=notes + messages)
-            return Outcome(seen, True, "invalid")
+            return Outcome(seen, True, "invalid", actions.Item("invalid", url, sorted(seen), {"invalid": len(seen)},
+                                                               notes + messages))
         excluded.update(found)
     else:
         sub = None
@@ -200,14 +199,12 @@ def process(ctx: Context, dataset_id: str, dataset_name: str | None, files: list
                 comment=f"Moissonnage n° {handle.job_id}, jeu de données {dataset_id}"[:2000], index_now=False)
         except Forbidden as exc:
             handle.counts["failed"] += 1
-            actions.add_item(reg, handle, "failed", dataset_id, dataset_name, url, sorted(seen),
-                             messages=[*messages, message(str(exc), "forbidden")][:MAX_MESSAGES])
-            return Outcome(seen, False, "failed")
+            return Outcome(seen, False, "failed", actions.Item(
+                "failed", url, sorted(seen), messages=[*messages, message(str(exc), "forbidden")][:MAX_MESSAGES]))
         counts["new"] = result.count("created")
         counts["updated"] = result.count("updated") + result.count("restored")
         counts["unchanged"] = result.count("unchanged")
         published = [o.id for o in result.outcomes]
-        actions.claim(reg, handle, published, dataset_id, url)
     for key in ("new", "updated", "unchanged", "invalid"):
         handle.counts[key] += counts[key]
     status = ("invalid" if counts["invalid"] else "conflict" if counts["conflict"] else "new" if counts["new"]
@@ -218,9 +215,8 @@ def process(ctx: Context, dataset_id: str, dataset_name: str | None, files: list
             f"Conflit : la source « {handle.source.name} » (jeu de données {dataset_name or dataset_id}) publie aussi "
             f"{', '.join(ids[:20])} ; la source « {owner} », arrivée la première, les garde.", "conflict",
             source=handle.source.name), ids)
-    actions.add_item(reg, handle, status, dataset_id, dataset_name, url, sorted(seen), counts,
-                     messages[:MAX_MESSAGES])
-    return Outcome(seen, True, status)
+    return Outcome(seen, True, status, actions.Item(status, url, sorted(seen), counts, messages[:MAX_MESSAGES]),
+                   published)
 
 
 def _invalid_experiences(tables: list[Table], report: Report,

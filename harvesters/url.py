@@ -46,17 +46,19 @@ def harvest(ctx: core.Context, options: Options, tmp: Path) -> tuple[bool, list[
                                        last_modified)
             return True, []
         out = core.process(ctx, url, name, [file], url)
-        actions.save_dataset_state(ctx.registry, handle, url, name, "invalid" if out.status == "invalid" else "ok",
-                                   digest, out.seen, etag, last_modified)
+        status = "failed" if not out.ok else "invalid" if out.status == "invalid" else "ok"
+        actions.dataset_done(ctx.registry, handle, url, name, status, digest if out.ok else None, out.seen,
+                             item=out.item, claims=out.claims, claims_url=url, keep_ids=not out.ok, etag=etag,
+                             last_modified=last_modified)
+        if not out.ok:
+            return False, ["La publication a été refusée : voir le rapport du moissonnage."]
         if handle.full:
             core.infer_deletions(ctx, out.seen, set(), set())
         return True, []
     except HarvestFetchError as exc:
         handle.counts["failed"] += 1
-        actions.add_item(ctx.registry, handle, "failed", url, name, url, messages=[core.message(exc.message,
-                                                                                               "download")])
-        actions.save_dataset_state(ctx.registry, handle, url, name, "failed", None,
-                                   state.experience_ids if state else ())
+        actions.dataset_done(ctx.registry, handle, url, name, "failed", keep_ids=True, item=actions.Item(
+            "failed", url, messages=[core.message(exc.message, "download")]))
         return False, [exc.message]
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -222,3 +222,19 @@ def test_two_workers_on_postgresql_share_the_queue_and_finish_a_killed_workers_j
     finally:
         for p in portals:
             p.stop()
+
+
+@pytest.mark.parametrize("registry", ["postgresql"], indirect=True)
+def test_worker_once_on_postgresql_runs_the_due_sources_through_the_queue(registry: Registry,
+                                                                          portal: FaultPortal) -> None:
+    portal.add_dataset("a", [("rex.csv", experiences_csv([1]))])
+    actions.add_source(registry, OP, "due", portal.url, schedule="daily", allow_private_network=True)
+    actions.add_source(registry, OP, "manual", portal.url, allow_private_network=True)
+    env = {**os.environ, "REGISTRY_DATABASE_URL": registry.settings.db_url, "PYTHONPATH": str(ROOT),
+           "REGISTRY_HOME": str(registry.settings.home)}
+    cmd = [sys.executable, "-m", "registry", "worker", "--once"]
+    first = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert [(j.source, j.status) for j in actions.list_jobs(registry, OP)] == [("due", "done")]
+    again = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and len(actions.list_jobs(registry, OP)) == 1  # not due before a day

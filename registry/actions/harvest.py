@@ -414,6 +414,41 @@ def add_item(registry: Registry, handle: JobHandle, status: str, dataset_id: str
     heartbeat(registry, handle)
 
 
+@dataclass(frozen=True)
+class Item:
+    """A job's item (one dataset or file), as the harvesters hand it over."""
+
+    status: str
+    url: str | None = None
+    experience_ids: Iterable[str] = ()
+    counts: dict[str, int] | None = None
+    messages: Iterable[dict[str, Any]] = ()
+
+
+def dataset_done(registry: Registry, handle: JobHandle, dataset_id: str, name: str | None, status: str,
+                 content_hash: str | None = None, experience_ids: Iterable[str] = (), item: Item | None = None,
+                 claims: Iterable[str] = (), claims_url: str | None = None, keep_ids: bool = False,
+                 etag: str | None = None, last_modified: str | None = None) -> None:
+    """What one dataset gave, in one transaction: the job's item, the dataset's state (`keep_ids`: the ids
+    it gave last time are kept, for a dataset that failed) and the claims on what was published."""
+    if item is not None and item.status not in ITEM_STATUSES:
+        raise ValueError(f"unknown item status {item.status!r}")
+    with registry.session() as s:
+        if item is not None:
+            s.add(HarvestItem(job_id=handle.job_id, dataset_id=dataset_id, dataset_name=name, url=item.url,
+                              status=item.status, experience_ids=list(item.experience_ids),
+                              counts=dict(item.counts or {}), messages=list(item.messages), created_at=now()))
+        d = s.get(HarvestDataset, (handle.source.id, dataset_id))
+        if d is None:
+            d = HarvestDataset(source_id=handle.source.id, dataset_id=dataset_id, experience_ids=[])
+            s.add(d)
+        ids = sorted(set(d.experience_ids or ())) if keep_ids else sorted(set(experience_ids))
+        d.name, d.status, d.last_job_id = name, status, handle.job_id
+        d.content_hash, d.etag, d.last_modified, d.experience_ids = content_hash, etag, last_modified, ids
+        _claim(s, handle, claims, dataset_id, claims_url)
+    heartbeat(registry, handle)
+
+
 def report_conflict_to_owner(registry: Registry, owner_source: str, message: dict[str, Any],
                              experience_ids: Iterable[str]) -> None:
     """Adds the conflict to the owning source's latest job too, so that both jobs say it."""
@@ -537,18 +572,22 @@ def claimed_elsewhere(registry: Registry, handle: JobHandle, ids: Iterable[str])
 def claim(registry: Registry, handle: JobHandle, ids: Iterable[str], dataset_id: str | None,
           url: str | None) -> None:
     """Records that this source published these ids (from this dataset)."""
-    wanted = sorted(set(ids))
     with registry.session() as s:
-        for chunk in range(0, len(wanted), 500):
-            part = wanted[chunk:chunk + 500]
-            have = {r.experience_id: r for r in s.scalars(select(HarvestRecord).where(
-                HarvestRecord.source_id == handle.source.id, HarvestRecord.experience_id.in_(part)))}
-            for exp_id in part:
-                rec = have.get(exp_id)
-                if rec is None:
-                    rec = HarvestRecord(source_id=handle.source.id, experience_id=exp_id, claimed_at=now())
-                    s.add(rec)
-                rec.dataset_id, rec.url, rec.withdrawn, rec.last_job_id = dataset_id, url, False, handle.job_id
+        _claim(s, handle, ids, dataset_id, url)
+
+
+def _claim(s: Any, handle: JobHandle, ids: Iterable[str], dataset_id: str | None, url: str | None) -> None:
+    wanted = sorted(set(ids))
+    for chunk in range(0, len(wanted), 500):
+        part = wanted[chunk:chunk + 500]
+        have = {r.experience_id: r for r in s.scalars(select(HarvestRecord).where(
+            HarvestRecord.source_id == handle.source.id, HarvestRecord.experience_id.in_(part)))}
+        for exp_id in part:
+            rec = have.get(exp_id)
+            if rec is None:
+                rec = HarvestRecord(source_id=handle.source.id, experience_id=exp_id, claimed_at=now())
+                s.add(rec)
+            rec.dataset_id, rec.url, rec.withdrawn, rec.last_job_id = dataset_id, url, False, handle.job_id
 
 
 def claims_to_withdraw(registry: Registry, handle: JobHandle, seen: set[str],
@@ -611,6 +650,7 @@ __all__ = [
     "TYPES",
     "DatasetState",
     "HarvestError",
+    "Item",
     "ItemView",
     "JobHandle",
     "JobStatus",
@@ -626,6 +666,7 @@ __all__ = [
     "close_dead_jobs",
     "close_interrupted",
     "database_kind",
+    "dataset_done",
     "dataset_state",
     "default_limits",
     "due_sources",
