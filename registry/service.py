@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -209,12 +209,9 @@ def _write_chunk(registry: Registry, s: Session, std: Standard, changes: list[Ch
             _project(exp, record, digest, orgs, now, geo)
             revisions.append(_revision_row(registry, std, exp, action, prov, record, digest))
         s.flush()  # the experiences, in batched statements (their keys are known)
-        # revisions and outbox events as plain executemany inserts: reading each new id back would cost a
-        # statement per row on SQLite; one query finds them all
-        s.execute(insert(Revision), revisions)
-        keys = [(r["experience_id"], r["number"]) for r in revisions]
-        numbered = dict(s.execute(select(Revision.experience_id, Revision.id)
-                                  .where(tuple_(Revision.experience_id, Revision.number).in_(keys))).all())
+        # revisions in batched multi-row inserts that return each new id with its experience (the unit of
+        # work would insert them one by one on SQLite, where it cannot match ids to rows by order)
+        numbered = dict(s.execute(insert(Revision).returning(Revision.experience_id, Revision.id), revisions).all())
         s.execute(insert(OutboxEvent), [{"experience_id": r["experience_id"], "event": "upsert",
                                          "revision_id": numbered[r["experience_id"]], "created_at": r["created_at"]}
                                         for r in revisions])
