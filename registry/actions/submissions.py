@@ -24,6 +24,7 @@ from registry.actions import experiences
 from registry.actions.authz import Caller, Permission, Role, check
 from registry.db import Experience
 from registry.queries import NotFound
+from registry.service import InvalidProvenance, WithdrawError
 from registry.standard import KEY_FIELD, MAIN_RESOURCE, Standard, get_standard
 from registry.store import Registry
 from registry.validation import Submission, validate_bytes, validate_tables
@@ -187,4 +188,5 @@ def _finish(registry: Registry, caller: Caller, sub: Submission, dry_run: bool, 
     return WriteResult(result.report, False, ids, result.outcomes)
 
 
-__all__ = ["InvalidDocument", "Mode", "WriteConflict", "WriteResult", "record_tables", "write_file", "write_record"]
+__all__ = ["InvalidDocument", "InvalidProvenance", "Mode", "WithdrawError", "WriteConflict", "WriteResult",
+           "record_tables", "write_file", "write_record"]

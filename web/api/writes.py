@@ -19,9 +19,8 @@ from flask_limiter.util import get_remote_address
 
 from registry.actions import Caller, Forbidden, submissions, tokens
 from registry.actions import experiences as exp_actions
-from registry.actions.submissions import InvalidDocument, WriteConflict, WriteResult
+from registry.actions.submissions import InvalidDocument, InvalidProvenance, WithdrawError, WriteConflict, WriteResult
 from registry.queries import NotFound
-from registry.service import InvalidProvenance, WithdrawError
 from web.accounts import limiter
 from web.api.v1 import ID, V1Error, bp, error_response
 from web.context import registry
