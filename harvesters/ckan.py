@@ -273,10 +273,17 @@ def harvest(ctx: core.Context, options: Options, tmp: Path) -> tuple[bool, list[
     seen_datasets: set[str] = set()
     protected: set[str] = set()
 
+    states: dict[str, actions.DatasetState | None] = {}
+
     def finish(f: Fetched) -> None:
         d = f.d
         dataset_id = str(d.get("id") or d.get("name"))
-        state = actions.dataset_state(ctx.registry, handle, dataset_id)
+        if dataset_id not in states:  # the states of the datasets in flight, in one query
+            ahead = [dataset_id, *(_id(p) for p in pending_ids)]
+            states.clear()
+            states.update(dict.fromkeys(ahead))
+            states.update(actions.dataset_states(ctx.registry, handle, ahead))
+        state = states.pop(dataset_id)
         if d.get("_unmodified"):
             if state:
                 seen_ids.update(state.experience_ids)
@@ -330,13 +337,17 @@ def harvest(ctx: core.Context, options: Options, tmp: Path) -> tuple[bool, list[
         return d
 
     window = 2 * max(1, options.per_host)
+    pending_ids: deque[dict[str, Any]] = deque()
     with ThreadPoolExecutor(max_workers=max(1, options.per_host), thread_name_prefix="moisson") as pool:
         pending: deque[Future[Fetched]] = deque()
         for n, d in enumerate(portal.datasets(src.query, since)):
             pending.append(pool.submit(_fetch, ctx, portal.session, mark(d), std_name, tmp / f"d{n}"))
+            pending_ids.append(d)
             while len(pending) >= window:
+                pending_ids.popleft()
                 run(pending.popleft().result())
         while pending:
+            pending_ids.popleft()
             run(pending.popleft().result())
     for n, dataset_id in enumerate(actions.failed_datasets(ctx.registry, handle)):
         if dataset_id in seen_datasets:
@@ -353,6 +364,10 @@ def harvest(ctx: core.Context, options: Options, tmp: Path) -> tuple[bool, list[
         gone = actions.gone_datasets(ctx.registry, handle, seen_datasets)
         core.infer_deletions(ctx, seen_ids, protected, gone)
     return complete, portal.notes
+
+
+def _id(d: dict[str, Any]) -> str:
+    return str(d.get("id") or d.get("name"))
 
 
 def _guarded(ctx: core.Context, d: dict[str, Any], fn: Any, protected: set[str]) -> None:

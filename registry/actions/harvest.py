@@ -438,13 +438,16 @@ def dataset_done(registry: Registry, handle: JobHandle, dataset_id: str, name: s
             s.add(HarvestItem(job_id=handle.job_id, dataset_id=dataset_id, dataset_name=name, url=item.url,
                               status=item.status, experience_ids=list(item.experience_ids),
                               counts=dict(item.counts or {}), messages=list(item.messages), created_at=now()))
-        d = s.get(HarvestDataset, (handle.source.id, dataset_id))
-        if d is None:
-            d = HarvestDataset(source_id=handle.source.id, dataset_id=dataset_id, experience_ids=[])
-            s.add(d)
-        ids = sorted(set(d.experience_ids or ())) if keep_ids else sorted(set(experience_ids))
-        d.name, d.status, d.last_job_id = name, status, handle.job_id
-        d.content_hash, d.etag, d.last_modified, d.experience_ids = content_hash, etag, last_modified, ids
+        key = (HarvestDataset.source_id == handle.source.id, HarvestDataset.dataset_id == dataset_id)
+        values: dict[str, Any] = {"name": name, "status": status, "last_job_id": handle.job_id,
+                                  "content_hash": content_hash, "etag": etag, "last_modified": last_modified}
+        if not keep_ids:
+            values["experience_ids"] = sorted(set(experience_ids))
+        found = s.execute(update(HarvestDataset).where(*key).values(**values)
+                          .execution_options(synchronize_session=False)).rowcount
+        if not found:
+            s.add(HarvestDataset(source_id=handle.source.id, dataset_id=dataset_id,
+                                 **{"experience_ids": [], **values}))
         _claim(s, handle, claims, dataset_id, claims_url)
     heartbeat(registry, handle)
 
@@ -518,6 +521,19 @@ def dataset_state(registry: Registry, handle: JobHandle, dataset_id: str) -> Dat
             return None
         return DatasetState(d.dataset_id, d.name, d.content_hash, d.etag, d.last_modified, d.status,
                             tuple(d.experience_ids or ()))
+
+
+def dataset_states(registry: Registry, handle: JobHandle, dataset_ids: Iterable[str]) -> dict[str, DatasetState]:
+    """The states of a few datasets in one query (those the harvest is about to process)."""
+    wanted = sorted(set(dataset_ids))
+    out: dict[str, DatasetState] = {}
+    with registry.session() as s:
+        for chunk in range(0, len(wanted), 500):
+            for d in s.scalars(select(HarvestDataset).where(HarvestDataset.source_id == handle.source.id,
+                                                            HarvestDataset.dataset_id.in_(wanted[chunk:chunk + 500]))):
+                out[d.dataset_id] = DatasetState(d.dataset_id, d.name, d.content_hash, d.etag, d.last_modified,
+                                                 d.status, tuple(d.experience_ids or ()))
+    return out
 
 
 def save_dataset_state(registry: Registry, handle: JobHandle, dataset_id: str, name: str | None, status: str,
@@ -668,6 +684,7 @@ __all__ = [
     "database_kind",
     "dataset_done",
     "dataset_state",
+    "dataset_states",
     "default_limits",
     "due_sources",
     "ensure_queue_schema",
