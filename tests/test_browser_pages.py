@@ -119,7 +119,7 @@ def test_facet_checkboxes_apply_then_remove_one_filter(site: str, browser: Any) 
         names = [boxes.nth(i).get_attribute("value") for i in range(2)]
         boxes.nth(0).check()
         boxes.nth(1).check()
-        page.get_by_role("button", name="Appliquer").click()
+        page.get_by_role("button", name="Appliquer").last.click()  # one above the facets, one below
         page.wait_for_url("**statut=*statut=*")
         assert all(f"statut={n}" in page.url for n in names)
         both = int(page.get_by_role("status").inner_text().split()[0])

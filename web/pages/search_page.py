@@ -65,8 +65,8 @@ def value_html(name: str, i: int, v: FacetValue) -> Markup:
     text = (f'<span id="l-{ids}" aria-current="true">{escape(v.label)}</span>' if v.active else
             f'<a href="{escape(v.href)}" id="l-{ids}">{escape(v.label)}</a>')
     return Markup(f'<li><input type="checkbox" name="{escape(name)}" value="{escape(v.code)}" id="f-{ids}" '
-                  f'aria-labelledby="l-{ids} n-{ids}"{" checked" if v.active else ""}> {text} '
-                  f'<span class="n" id="n-{ids}">({v.count_text})</span></li>')
+                  f'aria-labelledby="l-{ids} n-{ids}"{" checked" if v.active else ""}> <span>{text} '
+                  f'<span class="n" id="n-{ids}">({v.count_text})</span></span></li>')
 
 
 @lru_cache(maxsize=8192)
