@@ -86,7 +86,7 @@ def single(n: int, rows: int, baseline: bool, index_too: bool = False, trace: bo
         actions.add_source(reg, op, "bench", url, allow_private_network=True)
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if trace:
-            tracemalloc.start(10)
+            tracemalloc.start(1)
             before = tracemalloc.take_snapshot()
         start = time.perf_counter()
         job = run_source(reg, op, "bench", options=Options(retries=0), update_index=False)

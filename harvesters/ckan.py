@@ -341,7 +341,8 @@ def harvest(ctx: core.Context, options: Options, tmp: Path) -> tuple[bool, list[
     with ThreadPoolExecutor(max_workers=max(1, options.per_host), thread_name_prefix="moisson") as pool:
         pending: deque[Future[Fetched]] = deque()
         for n, d in enumerate(portal.datasets(src.query, since)):
-            pending.append(pool.submit(_fetch, ctx, portal.session, mark(d), std_name, tmp / f"d{n}"))
+            slot = tmp / f"d{n % (2 * window)}"  # a few names reused: nothing grows with the portal's size
+            pending.append(pool.submit(_fetch, ctx, portal.session, mark(d), std_name, slot))
             pending_ids.append(d)
             while len(pending) >= window:
                 pending_ids.popleft()
