@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument("--page-cache", type=int, nargs="+", default=[512, 0], help="REGISTRY_PAGE_CACHE values")
     ap.add_argument("--max-seconds", type=float, default=300.0, help="each load run stops after this")
     ap.add_argument("--home", type=Path, default=None, help="instance folder, reused when it holds a registry")
+    ap.add_argument("--no-load", action="store_true", help="only the CPU breakdown, no gunicorn runs")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="site-bench-"))
     home = args.home or work / "instance"
@@ -115,10 +116,78 @@ def main() -> None:
     print(f"search backend alone: {len(backend_ms)} searches, p50 {percentile(backend_ms, 50):.1f} ms, "
           f"p95 {percentile(backend_ms, 95):.1f} ms")
     reg.close()
+    print("where the CPU goes (one process, Flask's test client):")
+    cpu_breakdown(home, plan)
+    if args.no_load:
+        return
 
     for cache in args.page_cache:
         for think in args.think:
             load(home, plan, args.clients, think, cache, args.max_seconds, args.seed)
+
+
+def cpu_breakdown(home: Path, plan: list[tuple[str, str]]) -> None:
+    """Where a page's CPU goes, in this process (time.process_time, so other processes' load counts little): each
+    page of the plan rendered once through Flask's test client with the pages' memory off, its time split between
+    the search backend, the facets, the template (formatting filters apart) and `similar` for record pages, with
+    the number of SQL statements."""
+    os.environ.update({"REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40})
+    from sqlalchemy import event
+
+    from web.app import create_app
+    from web.pages import memory, record, search_page
+
+    app = create_app()
+    memory.PAGES.size = 0
+    spent: dict[str, float] = {}
+    queries = [0]
+    event.listen(app.config["REGISTRY"].engine, "before_cursor_execute", lambda *_a, **_k: queries.__setitem__(
+        0, queries[0] + 1))
+
+    def timed(owner: object, name: str, key: str, table: dict[str, object] | None = None) -> None:
+        inner = table[name] if table is not None else getattr(owner, name)
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            t = time.process_time()
+            try:
+                return inner(*args, **kwargs)  # type: ignore[operator]
+            finally:
+                spent[key] = spent.get(key, 0.0) + time.process_time() - t
+
+        if table is not None:
+            table[name] = wrapper
+        else:
+            setattr(owner, name, wrapper)
+
+    timed(search_page.search_index, "search", "search backend")
+    timed(search_page, "facet_groups", "facets")
+    timed(search_page, "render_template", "template (search)")
+    timed(record, "render_template", "template (record)")
+    timed(record.search_index, "similar", "similar (record)")
+    for name in ("date_text", "number_text", "amount_text", "percent_text"):
+        timed(None, name, "formatting filters", app.jinja_env.filters)
+    client = app.test_client()
+    for _, url in plan[-10:]:
+        client.get(url.replace("q=", "q=warm+"))
+    for kind in ("search", "record"):
+        urls = [u for k, u in plan if k == kind][:300]
+        spent.clear()
+        queries[0] = 0
+        t = time.process_time()
+        for url in urls:
+            client.get(url)
+        total = (time.process_time() - t) * 1000 / len(urls)
+        parts = ", ".join(f"{k} {v * 1000 / len(urls):.1f}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1]))
+        print(f"  CPU of a {kind} page, computed (memory off), {len(urls)} pages: {total:.1f} ms = {parts} ms; "
+              f"{queries[0] / len(urls):.1f} SQL statements a page")
+    memory.PAGES.size = 512
+    urls = [u for k, u in plan if k == "search"][:300]
+    for url in urls:
+        client.get(url)
+    t = time.process_time()
+    for url in urls:
+        client.get(url)
+    print(f"  CPU of a search page sent from memory: {(time.process_time() - t) * 1000 / len(urls):.2f} ms")
 
 
 def server_cpu(master: int) -> float:
