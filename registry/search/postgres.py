@@ -39,7 +39,10 @@ DDL = (
         id varchar(40) PRIMARY KEY, content_hash varchar(64) NOT NULL, intitule text NOT NULL,
         nom_porteur text NOT NULL, date_maj varchar(10) NOT NULL, date_debut varchar(10) NOT NULL,
         cout double precision, results_due varchar(10), results_published boolean NOT NULL,
-        facet_values text[] NOT NULL, tsv tsvector NOT NULL)""",
+        facet_values text[] NOT NULL, tsv tsvector NOT NULL, tsv_title tsvector)""",
+    # the title and bearer words alone (small, stored in the row): the candidates a broad query ranks first
+    "ALTER TABLE search_documents ADD COLUMN IF NOT EXISTS tsv_title tsvector",
+    "CREATE INDEX IF NOT EXISTS search_documents_tsv_title ON search_documents USING gin (tsv_title)",
     "CREATE TABLE IF NOT EXISTS search_texts (id varchar(40) PRIMARY KEY, texte text NOT NULL)",
     "CREATE INDEX IF NOT EXISTS search_documents_tsv ON search_documents USING gin (tsv)",
     "CREATE INDEX IF NOT EXISTS search_documents_facets ON search_documents USING gin (facet_values)",
@@ -51,7 +54,7 @@ DDL = (
     "INSERT INTO search_meta VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
 )
 EXACT_UP_TO = 10_000  # matches counted exactly below this; from it on, "10,000 or more" (Elasticsearch's default)
-RANKED = 10_000  # a query with more matches ranks this many of them only
+RANKED = 1_000  # a query with more matches ranks this many candidates only (see `_hits`)
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
 
@@ -114,10 +117,10 @@ class PostgresSearch:
         return bool(self._conn().scalar(text("SELECT EXISTS (SELECT 1 FROM search_documents) OR NOT EXISTS "
                                              "(SELECT 1 FROM experiences WHERE status = 'published')")))
 
-    def tsvector(self, doc: Doc) -> str:
+    def tsvector(self, doc: Doc, title_only: bool = False) -> str:
         positions: dict[str, list[str]] = {}
         start = 1
-        for value, weight in ((doc.intitule, "A"), (doc.nom_porteur, "B"), (doc.texte, "D")):
+        for value, weight in ((doc.intitule, "A"), (doc.nom_porteur, "B"), ("" if title_only else doc.texte, "D")):
             last = start
             for token in self.analyzer(value, positions=True):
                 pos = min(start + token.pos, MAX_POSITION)
@@ -130,7 +133,7 @@ class PostgresSearch:
         values = [f"{name}={v}" for name, vs in doc.facets.items() for v in vs]
         return {"id": doc.id, "h": doc.content_hash, "t": doc.intitule, "p": doc.nom_porteur, "m": doc.date_maj,
                 "d": doc.date_debut, "c": doc.cout, "due": doc.results_due or None, "pub": doc.results_published,
-                "f": values, "v": self.tsvector(doc), "x": doc.texte}
+                "f": values, "v": self.tsvector(doc), "vt": self.tsvector(doc, title_only=True), "x": doc.texte}
 
     def _write(self, docs: Iterable[Doc | str]) -> int:
         conn, count, batch = self._conn(), 0, []
@@ -158,11 +161,12 @@ class PostgresSearch:
     def _upsert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         self._words(conn, rows)
         columns = ("content_hash", "intitule", "nom_porteur", "date_maj", "date_debut", "cout", "results_due",
-                   "results_published", "facet_values", "tsv")
+                   "results_published", "facet_values", "tsv", "tsv_title")
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
         conn.execute(text(
             f"INSERT INTO search_documents (id, {', '.join(columns)}) VALUES (:id, :h, :t, :p, :m, :d, :c, :due, "
-            f":pub, CAST(:f AS text[]), CAST(:v AS tsvector)) ON CONFLICT (id) DO UPDATE SET {updates}"), rows)
+            f":pub, CAST(:f AS text[]), CAST(:v AS tsvector), CAST(:vt AS tsvector)) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}"), rows)
         conn.execute(text("INSERT INTO search_texts (id, texte) VALUES (:id, :x) ON CONFLICT (id) DO UPDATE SET "
                           "texte = excluded.texte"), [{"id": r["id"], "x": r["x"]} for r in rows])
 
@@ -195,6 +199,11 @@ class PostgresSearch:
         excluded = [c for c in (self._clause(x) for x in parsed.exclude) if c]
         return " & ".join(groups + [f"!({e})" for e in excluded])
 
+    def any_term(self, parsed: ParsedQuery) -> str | None:
+        """Any of the query's wanted words: a record whose title or bearer holds one is a ranking candidate."""
+        terms = {t.text for group in parsed.must for c in group for w in c.words for t in self.analyzer(w)}
+        return " | ".join(quote(t) for t in sorted(terms)) or None
+
     def _filters(self, req: SearchRequest, skip: str | None, params: dict[str, Any]) -> list[str]:
         where = []
         for i, (name, values) in enumerate(req.filters.items()):
@@ -212,13 +221,18 @@ class PostgresSearch:
     def search(self, req: SearchRequest) -> Results:
         parsed = parse(req.text)
         query = None if parsed.empty else self.tsquery(parsed)
-        params: dict[str, Any] = {"today": dt.date.today().isoformat(), "q": query}
+        params: dict[str, Any] = {"today": dt.date.today().isoformat(), "q": query,
+                                  "qt": None if query is None else self.any_term(parsed)}
         text_where = [] if parsed.empty else (["tsv @@ CAST(:q AS tsquery)"] if query else ["false"])
         where = text_where + self._filters(req, None, params)
         clause = " AND ".join(where) or "true"
         with self.engine.connect() as conn:
             # a plan for these very parameters: a generic plan made for a rare word is slow on a common one
             conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            # words are matched through the GIN index (the matches then need no tsvector read, which is
+            # stored out of line): a sequential scan would read every record's tsvector
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))  # or it scans the primary key
             if not conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL")):
                 return Results(0, [], {n: {} for n in self.facets}, None, req)
             version = conn.scalar(text("SELECT version FROM search_meta WHERE id = 1"))
@@ -232,7 +246,7 @@ class PostgresSearch:
                     while len(self._counts) > CACHE_SIZE:
                         self._counts.popitem(last=False)
             total, exact, facets = cached
-            hits = self._hits(conn, req, clause, params, query, exact) if total else []
+            hits = self._hits(conn, req, clause, params, query, total) if total else []
             suggestion = self._suggest(conn, parsed) if total < 3 and not parsed.empty else None
         return Results(total, hits, facets, suggestion, req, exact)
 
@@ -296,20 +310,30 @@ class PostgresSearch:
         return total, facets
 
     def _hits(self, conn: Connection, req: SearchRequest, clause: str, params: dict[str, Any],
-              query: str | None, exact: bool) -> list[Hit]:
-        """The page. By relevance, `ts_rank_cd` ranks every match when they were counted exactly, else the
-        first `ranked` matches only (ranking reads each match's whole tsvector: the cost of broad queries)."""
-        source = "search_documents"
+              query: str | None, total: int) -> list[Hit]:
+        """The page. By relevance, `ts_rank_cd` ranks every match when there are `ranked` or fewer; beyond,
+        ranking reads each match's whole tsvector (the cost of broad queries), so it ranks `ranked` candidates:
+        the matches with a wanted word in their title or bearer, else (too few of them) the first matches."""
+        sql = ("SELECT d.*, t.texte FROM (SELECT id, intitule, nom_porteur, date_maj, date_debut, cout, "
+               "facet_values, {score} AS score FROM {source} d WHERE {clause} ORDER BY {order} LIMIT :limit "
+               "OFFSET :offset) d JOIN search_texts t USING (id) ORDER BY {order}")  # the texts of the page only
+        args = {**params, "limit": req.limit, "offset": req.offset}
+        rows: list[Any] = []
         if req.sort == "pertinence" and query:
             score, order = "ts_rank_cd(tsv, CAST(:q AS tsquery))", "score DESC, id"
-            if not exact:
-                source = f"(SELECT * FROM search_documents WHERE {clause} LIMIT {int(self.ranked)})"
+            cap = max(int(self.ranked), req.offset + req.limit)
+            sources = ["search_documents"] if total <= cap else [
+                f"(SELECT * FROM search_documents WHERE {clause} AND tsv_title @@ CAST(:qt AS tsquery) LIMIT {cap})",
+                f"(SELECT * FROM search_documents WHERE {clause} LIMIT {cap})"]
+            for source in sources:
+                rows = conn.execute(text(sql.format(score=score, source=source, clause=clause, order=order)),
+                                    args).all()
+                if len(rows) == req.limit:
+                    break
         else:
-            score, order = "0.0", ORDER.get(req.sort, ORDER["date_maj"])
-        rows = conn.execute(text(
-            f"SELECT d.id, intitule, nom_porteur, date_maj, date_debut, facet_values, {score} AS score, t.texte "
-            f"FROM {source} d JOIN search_texts t USING (id) WHERE {clause} ORDER BY {order} "
-            "LIMIT :limit OFFSET :offset"), {**params, "limit": req.limit, "offset": req.offset}).all()
+            order = ORDER.get(req.sort, ORDER["date_maj"])
+            rows = conn.execute(text(sql.format(score="0.0", source="search_documents", clause=clause,
+                                                order=order)), args).all()
         terms = {t.text for w in parse(req.text).words() for t in self.analyzer(w)}
         hits = []
         for row in rows:

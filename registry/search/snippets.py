@@ -4,6 +4,7 @@ words in <mark>."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,47 +23,61 @@ class MarkFormatter(highlight.Formatter):
         return f"<mark>{self._text(highlight.get_text(text, token, replace))}</mark>"
 
 
-WINDOW = 240  # characters analysed around each place where a query word may be
-PLACES = 4
+WORDS = re.compile(r"\w+")
+SURROUND = 60  # characters before the first marked word of a fragment
+LENGTH = 180  # characters of a fragment
+FRAGMENTS = 2
 
 
-def _excerpts(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
-    """Where the query's words may be: each stem is the start of the folded words it comes from, so a plain
-    search in the folded text finds the candidates; only those windows are analysed."""
-    folded = text.lower().translate(accent_map)
-    spans: list[tuple[int, int]] = []
-    for term in sorted(terms):
-        start = 0
-        while len(spans) < PLACES * len(terms):
-            at = folded.find(term, start)
-            if at < 0:
-                break
-            spans.append((max(0, at - WINDOW), min(len(text), at + WINDOW)))
-            start = at + len(term)
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for a, b in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
-        else:
-            merged.append((a, b))
-    return merged[:PLACES]
+def _stems(word: str, analyzer: Analyzer, cache: dict[str, frozenset[str]]) -> frozenset[str]:
+    found = cache.get(word)
+    if found is None:
+        found = cache[word] = frozenset(t.text for t in analyzer(word))
+    return found
+
+
+def _matches(text: str, wanted: frozenset[str], analyzer: Analyzer) -> list[tuple[int, int]]:
+    """(start, end) of each word of the text whose stem is wanted. A stem is the start of the folded words
+    it comes from, so only the words that begin like a wanted stem are analysed."""
+    heads = tuple({w[:3] for w in wanted})
+    cache: dict[str, frozenset[str]] = {}
+    found = []
+    for m in WORDS.finditer(text):
+        word = m.group().lower().translate(accent_map)
+        if word.startswith(heads) and _stems(word, analyzer, cache) & wanted:
+            found.append(m.span())
+    return found
+
+
+def _fragment(text: str, marks: list[tuple[int, int]]) -> str:
+    start = max(0, marks[0][0] - SURROUND)
+    if start:  # from a word's start
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < marks[0][0] else start
+    end = min(len(text), start + LENGTH)
+    end = max(end, marks[0][1])
+    space = text.rfind(" ", marks[0][1], end)
+    end = space if end < len(text) and space > 0 else end
+    out, at = [], start
+    for a, b in marks:
+        if a >= end:
+            break
+        out += [html.escape(text[at:a], quote=False), "<mark>", html.escape(text[a:b], quote=False), "</mark>"]
+        at = b
+    out.append(html.escape(text[at:end], quote=False))
+    return "".join(out).strip()
 
 
 def snippet(text: str, terms: Iterable[str], analyzer: Analyzer) -> str:
+    """Up to two fragments of the text around its first matched words, escaped, the words in <mark>."""
     wanted = frozenset(terms)
     if not wanted or not text:
         return ""
-    parts = []
-    for a, b in _excerpts(text, wanted):
-        # cut at word boundaries so that no word is analysed in half
-        a = text.rfind(" ", 0, a) + 1 if a else 0
-        b_space = text.find(" ", b)
-        b = len(text) if b_space < 0 else b_space
-        found = highlight.highlight(text[a:b], wanted, analyzer, highlight.ContextFragmenter(maxchars=180,
-                                    surround=60), MarkFormatter(), top=1)
-        if found:
-            parts.append(found)
-        if len(parts) == 2:
-            break
+    matches = _matches(text, wanted, analyzer)
+    parts: list[str] = []
+    while matches and len(parts) < FRAGMENTS:
+        first = matches[0][0]
+        inside = [m for m in matches if m[0] < first + LENGTH]
+        parts.append(_fragment(text, inside))
+        matches = [m for m in matches if m[0] >= first + LENGTH]
     return MarkFormatter.between.join(parts)
