@@ -30,17 +30,17 @@ class PageCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._pages: OrderedDict[tuple[object, ...], tuple[str, int]] = OrderedDict()
+        self._pages: OrderedDict[tuple[object, ...], Page] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[object, ...]) -> tuple[str, int] | None:
+    def get(self, key: tuple[object, ...]) -> Page | None:
         with self._lock:
             found = self._pages.get(key)
             if found is not None:
                 self._pages.move_to_end(key)
             return found
 
-    def put(self, key: tuple[object, ...], page: tuple[str, int]) -> None:
+    def put(self, key: tuple[object, ...], page: Page) -> None:
         with self._lock:
             self._pages[key] = page
             self._pages.move_to_end(key)
@@ -50,9 +50,6 @@ class PageCache:
     def clear(self) -> None:
         with self._lock:
             self._pages.clear()
-
-
-PAGES = PageCache(CACHE_SIZE)
 
 
 PAGES = PageCache(CACHE_SIZE)
