@@ -193,3 +193,14 @@ def test_the_search_page_follows_the_index(app: Flask, sqlite_registry: Registry
     renamed = {**row, "intitule": "Un dirigeable de mesure"}
     assert experiences.publish_upload(sqlite_registry, Caller.operator(), csv_bytes([renamed]), "z.csv").accepted
     assert "Un dirigeable de mesure" in client.get("/experiences/217500016-2023-099").get_data(as_text=True)
+
+
+def test_the_pages_memory_keeps_the_most_recently_used() -> None:
+    from web.pages.memory import PageCache
+
+    memory = PageCache(2)
+    memory.put(("a",), ("A", 200))
+    memory.put(("b",), ("B", 200))
+    assert memory.get(("a",)) == ("A", 200)  # now the most recent
+    memory.put(("c",), ("C", 404))
+    assert memory.get(("b",)) is None and memory.get(("a",)) == ("A", 200) and memory.get(("c",)) == ("C", 404)
