@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import re
 import threading
 import time
@@ -52,9 +53,11 @@ DDL = (
     "CREATE TABLE IF NOT EXISTS search_words (word text PRIMARY KEY, head text NOT NULL, size integer NOT NULL)",
     "CREATE INDEX IF NOT EXISTS search_words_head ON search_words (head, size)",
     "INSERT INTO search_meta VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
+    "INSERT INTO search_meta VALUES (2, 0) ON CONFLICT (id) DO NOTHING",  # the format of the rows (FORMAT)
 )
 EXACT_UP_TO = 10_000  # matches counted exactly below this; from it on, "10,000 or more" (Elasticsearch's default)
 RANKED = 1_000  # a query with more matches ranks this many candidates only (see `_hits`)
+FORMAT = 2  # 2: word pairs and tsv_title; rows of an older format are rebuilt by the next sync
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
 
@@ -114,18 +117,25 @@ class PostgresSearch:
         return conn
 
     def exists(self) -> bool:
-        return bool(self._conn().scalar(text("SELECT EXISTS (SELECT 1 FROM search_documents) OR NOT EXISTS "
-                                             "(SELECT 1 FROM experiences WHERE status = 'published')")))
+        conn = self._conn()
+        if conn.scalar(text("SELECT version FROM search_meta WHERE id = 2")) != FORMAT:
+            return False  # built by an older version: the next sync rebuilds it
+        return bool(conn.scalar(text("SELECT EXISTS (SELECT 1 FROM search_documents) OR NOT EXISTS "
+                                     "(SELECT 1 FROM experiences WHERE status = 'published')")))
 
     def tsvector(self, doc: Doc, title_only: bool = False) -> str:
+        """The stems with their positions, and each pair of consecutive stems as one lexeme "a b" (its first
+        position): a two-word phrase is then found by the GIN index alone, without reading any tsvector."""
         positions: dict[str, list[str]] = {}
         start = 1
         for value, weight in ((doc.intitule, "A"), (doc.nom_porteur, "B"), ("" if title_only else doc.texte, "D")):
-            last = start
+            last, previous = start, None
             for token in self.analyzer(value, positions=True):
                 pos = min(start + token.pos, MAX_POSITION)
                 positions.setdefault(token.text, []).append(f"{pos}{weight}")
-                last = pos
+                if previous is not None and not title_only:
+                    positions.setdefault(f"{previous} {token.text}", [f"{pos}{weight}"])
+                last, previous = pos, token.text
             start = last + FIELD_GAP
         return " ".join(f"{quote(word)}:{','.join(p[:256])}" for word, p in positions.items())
 
@@ -179,6 +189,7 @@ class PostgresSearch:
         conn.execute(text("DELETE FROM search_documents"))
         conn.execute(text("DELETE FROM search_texts"))
         conn.execute(text("DELETE FROM search_words"))
+        conn.execute(text("UPDATE search_meta SET version = :f WHERE id = 2"), {"f": FORMAT})
         return self._write(d for d in docs if not isinstance(d, str))
 
     # ---------------------------------------------------------------- query
@@ -186,7 +197,12 @@ class PostgresSearch:
         terms = [t.text for w in clause.words for t in self.analyzer(w)]
         if not terms:
             return None
-        return " <-> ".join(quote(t) for t in terms) if len(terms) > 1 else quote(terms[0])
+        if len(terms) == 1:
+            return quote(terms[0])
+        pairs = [quote(f"{a} {b}") for a, b in itertools.pairwise(terms)]
+        if len(terms) == 2:  # exactly the two words one after the other
+            return pairs[0]
+        return "(" + " & ".join(pairs) + " & (" + " <-> ".join(quote(t) for t in terms) + "))"
 
     def tsquery(self, parsed: ParsedQuery) -> str | None:
         groups = []
@@ -233,6 +249,7 @@ class PostgresSearch:
             # stored out of line): a sequential scan would read every record's tsvector
             conn.execute(text("SET LOCAL enable_seqscan = off"))
             conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))  # or it scans the primary key
+            conn.execute(text("SET LOCAL enable_memoize = off"))  # a cache of unnest() per facet array: slower
             if not conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL")):
                 return Results(0, [], {n: {} for n in self.facets}, None, req)
             version = conn.scalar(text("SELECT version FROM search_meta WHERE id = 1"))
@@ -353,6 +370,7 @@ class PostgresSearch:
                 return []
             words = conn.scalars(text(
                 "SELECT lexeme FROM search_documents, unnest(tsv) WHERE id = :id AND length(lexeme) > 3 "
+                "AND strpos(lexeme, ' ') = 0 "
                 "ORDER BY array_length(positions, 1) DESC, lexeme LIMIT 12"), {"id": exp_id}).all()
             if not words:
                 return []
