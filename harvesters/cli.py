@@ -266,9 +266,7 @@ def job(job_id: int, fmt: str, home: str | None) -> None:
 @home_option
 def worker(once: bool, interval: int, concurrency: int, heartbeat: float, stalled_after: float,
            home: str | None) -> None:
-    """Lance les moissonnages programmés (--schedule) et le travail de fond (index de recherche, fichiers
-    complets). Sur PostgreSQL : une file procrastinate, autant de workers que voulu, sur une ou plusieurs
-    machines ; sur SQLite : la boucle de ce seul processus."""
+    """Lance les moissonnages programmés et le travail de fond (PostgreSQL : file procrastinate, N workers)."""
     from harvesters import queue
 
     reg = _reg(home)
