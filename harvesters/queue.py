@@ -128,7 +128,8 @@ def run_worker(registry: Registry, caller: Caller, settings: WorkerSettings, onc
     options: dict[str, Any] = {"queues": [QUEUE], "concurrency": settings.concurrency,
                                "update_heartbeat_interval": settings.heartbeat,
                                "stalled_worker_timeout": settings.stalled_after,
-                               "fetch_job_polling_interval": min(5.0, settings.interval)}
+                               "fetch_job_polling_interval": min(5.0, settings.interval),
+                               "delete_jobs": "successful"}  # a tick a minute: the queue does not grow
     if once:
         async def one_round() -> None:
             async with app.open_async():
