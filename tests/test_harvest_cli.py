@@ -238,3 +238,23 @@ def test_worker_once_on_postgresql_runs_the_due_sources_through_the_queue(regist
     assert [(j.source, j.status) for j in actions.list_jobs(registry, OP)] == [("due", "done")]
     again = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and len(actions.list_jobs(registry, OP)) == 1  # not due before a day
+
+
+@pytest.mark.parametrize("registry", ["postgresql"], indirect=True)
+def test_the_queue_lives_in_its_own_schema_applied_once(registry: Registry) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import text
+
+    from harvesters import queue
+    from registry.db import Base
+
+    assert queue.ensure_schema(registry, OP) is True
+    assert queue.ensure_schema(registry, OP) is False  # once
+    with registry.engine.connect() as conn:
+        body = conn.scalar(text("SELECT prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                                "WHERE n.nspname = 'procrastinate' AND proname = 'procrastinate_retry_job_v1' "
+                                "LIMIT 1"))
+        assert body and "(job id: %)" in body  # the DDL as procrastinate wrote it (no doubled %)
+        assert conn.scalar(text("SELECT to_regclass('public.procrastinate_jobs')")) is None
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []  # the registry's own
