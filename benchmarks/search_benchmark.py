@@ -3,6 +3,7 @@
     python benchmarks/search_benchmark.py --experiences 10000 [--backend whoosh|postgresql|both]
     python benchmarks/search_benchmark.py --relevance-only
     python benchmarks/search_benchmark.py --backend postgresql --home DIR --database-url URL  # queries again
+    python benchmarks/search_benchmark.py --home DIR --database-url URL --copies 10  # Whoosh, documents x 10
 
 1. Corpus: data/synthetic.py gives valid records; every free-text field is then rewritten with sentences
    drawn from a real French vocabulary (the demo records, the schema's descriptions and labels: thousands of
@@ -270,7 +271,10 @@ def make_registry(folder: Path, backend: str, pg: object | None) -> Registry:
 def rerun(args: argparse.Namespace) -> None:
     """The speed queries again on a registry built earlier (same corpus and seed), without importing it."""
     reg = Registry(load_settings(home=args.home, database_url=args.database_url, search_backend=args.backend))
-    count = len(search.backend(reg).indexed())
+    index = search.backend(reg)
+    if args.exact_up_to:  # PostgreSQL: where counting stops, how many candidates a broad query ranks
+        index.exact_up_to, index.ranked = args.exact_up_to, args.ranked  # type: ignore[attr-defined]
+    count = len(index.indexed())
     reqs = queries(vocabulary(), args.queries, args.seed)
     print(f"[{args.backend}] {count} documents (built earlier), index size {index_size(reg) / 2**20:.1f} MiB")
     times, totals, exact = timed_search(reg, reqs)
@@ -279,7 +283,47 @@ def rerun(args: argparse.Namespace) -> None:
     reg.close()
 
 
+def copies(args: argparse.Namespace) -> None:
+    """Whoosh over the documents of an instance built earlier, each indexed --copies times under new ids
+    (100,000 documents from 10,000 without importing 100,000 records): build time, size, the speed queries."""
+    import dataclasses
+
+    from registry.search import documents
+    from registry.search.whoosh_index import IndexFolder
+    from registry.search.whoosh_search import WhooshSearch
+
+    std = get_standard()
+    reg = Registry(load_settings(home=args.home, database_url=args.database_url))
+    docs = [d for d in documents.load(reg, std) if not isinstance(d, str)]
+    folder = Path(tempfile.mkdtemp(prefix="search-copies-"))
+    try:
+        index = WhooshSearch(IndexFolder(folder / "index", std), std)
+        t0 = time.perf_counter()
+        with index.writing(10):
+            count = index.rebuild(dataclasses.replace(d, id=f"{d.id}-{k}") for k in range(args.copies) for d in docs)
+        build = time.perf_counter() - t0
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        print(f"[whoosh] {count} documents ({len(docs)} x {args.copies}): index build {build:.1f} s, "
+              f"size {size / 2**20:.1f} MiB")
+        reqs = queries(vocabulary(), args.queries, args.seed)
+        index.search(SearchRequest("projet"))
+        times, totals, exact = [], [], []
+        for req in reqs:
+            start = time.perf_counter()
+            results = index.search(req)
+            times.append((time.perf_counter() - start) * 1000)
+            totals.append(results.total)
+            exact.append(results.exact)
+        report_speed("whoosh", times, totals, exact, count)
+        print(f"peak memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        reg.close()
+
+
 def run(args: argparse.Namespace) -> None:
+    if args.home and args.copies:
+        return copies(args)
     if args.home:
         return rerun(args)
     backends = ["whoosh", "postgresql"] if args.backend == "both" else [args.backend]
@@ -355,6 +399,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261201)
     parser.add_argument("--home", help="speed queries only, on this instance built earlier (with --backend)")
     parser.add_argument("--database-url", default="", help="its database, with --home")
+    parser.add_argument("--copies", type=int, default=0, help="with --home: Whoosh over its documents x N")
+    parser.add_argument("--exact-up-to", type=int, default=0, help="PostgreSQL, with --home: counting threshold")
+    parser.add_argument("--ranked", type=int, default=1000, help="PostgreSQL, with --exact-up-to: candidates ranked")
     run(parser.parse_args())
 
 
