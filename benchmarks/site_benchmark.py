@@ -250,7 +250,7 @@ def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, ca
                     time.sleep(rng.uniform(think / 2, think * 1.5))
 
         load_before = os.getloadavg()[0]
-        cpu_before = server_cpu(server.pid)
+        cpu_before, client_before = server_cpu(server.pid), time.process_time()
         t = time.perf_counter()
         threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
         for th in threads:
@@ -258,14 +258,15 @@ def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, ca
         for th in threads:
             th.join()
         elapsed = time.perf_counter() - t
-        cpu = server_cpu(server.pid) - cpu_before
+        cpu, client_cpu = server_cpu(server.pid) - cpu_before, time.process_time() - client_before
         done = sum(len(v) for v in timings.values())
         model = "closed loop, no think time" if not think else f"think time {think:g} s (uniform {think / 2:g}-" \
                                                                 f"{think * 1.5:g} s)"
         print(f"gunicorn 2 workers, page cache {cache}, {clients} clients, {model}: {done} requests in "
               f"{elapsed:.1f} s = {done / elapsed:.0f} requests/s, {errors[0]} errors; load average "
               f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after; server CPU {cpu:.1f} s = "
-              f"{cpu * 1000 / max(done, 1):.1f} ms a request")
+              f"{cpu * 1000 / max(done, 1):.1f} ms a request; load generator CPU {client_cpu:.1f} s = "
+              f"{client_cpu * 1000 / max(done, 1):.1f} ms a request")
         for kind, values in timings.items():
             print(f"  {kind} pages: {len(values)}, p50 {percentile(values, 50):.0f} ms, "
                   f"p95 {percentile(values, 95):.0f} ms, max {max(values, default=float('nan')):.0f} ms")
