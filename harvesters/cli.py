@@ -74,6 +74,35 @@ def source_add(name: str, url: str, type_: str, organisations: tuple[str, ...], 
                   f"Source '{view.name}' added ({view.type}, {view.url})."))
 
 
+@source.command("update")
+@click.argument("name", metavar="NOM")
+@click.option("--url", help="Nouvelle adresse du portail ou du fichier.")
+@click.option("--type", "type_", type=click.Choice(actions.TYPES), help="Nouveau type.")
+@click.option("--organization", "organisations", multiple=True, metavar="SIREN",
+              help="Remplace les organisations autorisées (option répétable).")
+@click.option("--query", help="Nouvelle requête CKAN (chaîne vide : aucune).")
+@click.option("--schedule", type=click.Choice((*actions.SCHEDULES, "manual")),
+              help="Nouvelle fréquence (« manual » : à la main seulement).")
+@click.option("--allow-private-network/--deny-private-network", "private", default=None,
+              help="Autorise ou refuse les adresses locales ou privées.")
+@home_option
+def source_update(name: str, url: str | None, type_: str | None, organisations: tuple[str, ...], query: str | None,
+                  schedule: str | None, private: bool | None, home: str | None) -> None:
+    """Modifie une source : seuls les réglages donnés changent ; ses moissonnages et rapports restent."""
+    reg = _reg(home)
+    try:
+        cur = actions.get_source(reg, operator(), name)
+        view = actions.update_source(
+            reg, operator(), name, url or cur.url, type_ or cur.type, organisations or cur.organisations,
+            cur.query if query is None else (query or None),
+            cur.schedule if schedule is None else (None if schedule == "manual" else schedule),
+            cur.allow_private_network if private is None else private)
+    except (actions.HarvestError, Forbidden) as exc:
+        raise _fail(exc) from None
+    click.echo(tr(f"Source « {view.name} » modifiée ({view.type}, {view.url}).",
+                  f"Source '{view.name}' updated ({view.type}, {view.url})."))
+
+
 @source.command("list")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Liste en texte ou en JSON.")

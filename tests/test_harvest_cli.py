@@ -67,6 +67,16 @@ def test_the_harvest_commands_in_french(tmp_path: Path, portal: FaultPortal) -> 
     assert code == 1 and "réseau privé" in out
     assert "supprimée" in invoke("harvest", "source", "remove", "prive", "--home", home)[1]
     assert "inconnue" in invoke("harvest", "source", "show", "prive", "--home", home)[1]
+    # update: only what is given changes; another query reads everything again at the next run
+    code, out = invoke("harvest", "source", "update", "portail", "--query", "rex", "--schedule", "manual",
+                       "--home", home)
+    assert code == 0 and "Source « portail » modifiée" in out
+    shown = json.loads(invoke("harvest", "source", "show", "portail", "--home", home)[1])
+    assert (shown["url"], shown["query"], shown["schedule"], shown["allow_private_network"]) == (
+        portal.url, "rex", None, True) and shown["last_success_at"] is None
+    code, out = invoke("harvest", "source", "update", "portail", "--url", "ftp://x", "--home", home)
+    assert code == 1 and "Adresse invalide" in out
+    assert json.loads(invoke("harvest", "source", "show", "portail", "--home", home)[1])["url"] == portal.url
 
 
 def test_the_worker_runs_what_is_due_once(tmp_path: Path, portal: FaultPortal) -> None:

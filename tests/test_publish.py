@@ -462,11 +462,17 @@ def test_admins_add_edit_enable_and_run_harvest_sources(app: Flask, sqlite_regis
         assert jobs and jobs[0].status == "done" and jobs[0].counts.get("new"), jobs
         assert experiences.listing(sqlite_registry, Caller.anonymous()).total >= 1
         assert f"/admin/moissonnage/travaux/{jobs[0].id}" in client.get("/admin").get_data(as_text=True)
-        # harvested: its settings stay (its reports and claims depend on them)
+        # harvested: still editable, its jobs stay, and the next run reads everything again (another address)
         page = html.unescape(client.get(edit).get_data(as_text=True))
-        assert "Cette source a déjà été moissonnée" in page and "<form method=\"post\" class=\"form\">" not in page
-        client.post(edit, data={**form, "url": url + "?v=2"})
+        assert "Cette source a déjà été moissonnée" in page and f'value="{url}"' in page
+        assert harvest.get_source(sqlite_registry, Caller.operator(), "fichier-local").last_success_at is not None
+        refused = client.post(edit, data={**form, "url": url + "?v=2", "schedule": "parfois"})
+        assert refused.status_code == 400 and "Fréquence inconnue" in html.unescape(refused.get_data(as_text=True))
         assert harvest.get_source(sqlite_registry, Caller.operator(), "fichier-local").url == url
+        assert client.post(edit, data={**form, "url": url + "?v=2", "allow_private_network": "1"}).status_code == 302
+        moved = harvest.get_source(sqlite_registry, Caller.operator(), "fichier-local")
+        assert (moved.url, moved.schedule, moved.last_success_at) == (url + "?v=2", "weekly", None)
+        assert [j.id for j in harvest.list_jobs(sqlite_registry, Caller.operator(), "fichier-local")] == [jobs[0].id]
     finally:
         server.shutdown()
 

@@ -190,6 +190,36 @@ def add_source(registry: Registry, caller: Caller, name: str, url: str, type: st
     if not NAME_RE.match(name):
         raise HarvestError(f"Nom de source invalide : « {name} ». Utilisez des minuscules sans accent, des chiffres, "
                            "« - » ou « _ » (100 caractères au plus).")
+    orgs = _settings(url, type, organisations, schedule)
+    with registry.session() as s:
+        if s.scalar(select(HarvestSource.id).where(HarvestSource.name == name)) is not None:
+            raise HarvestError(f"La source « {name} » existe déjà.")
+        src = HarvestSource(name=name, url=url, type=type, organisations=orgs, query=query, schedule=schedule,
+                            enabled=True, allow_private_network=allow_private_network, created_at=now())
+        s.add(src)
+        s.flush()
+        return _source_view(src)
+
+
+def update_source(registry: Registry, caller: Caller, name: str, url: str, type: str = "ckan",
+                  organisations: Iterable[str] = (), query: str | None = None, schedule: str | None = None,
+                  allow_private_network: bool = False) -> SourceView:
+    """New settings for a source; its jobs, reports and claims stay. What it no longer publishes (another
+    address, query or organisation) is withdrawn by the next full run, as for a dataset deleted at the source."""
+    _admin(caller)
+    orgs = _settings(url, type, organisations, schedule)
+    with registry.session() as s:
+        src = _get(s, name)
+        if (src.url, src.type, src.query) != (url, type, query):
+            src.last_success_at = None  # another portal or selection: the next run lists everything, not the changes
+        src.url, src.type, src.organisations, src.query, src.schedule = url, type, orgs, query, schedule
+        src.allow_private_network = allow_private_network
+        s.flush()
+        return _source_view(src)
+
+
+def _settings(url: str, type: str, organisations: Iterable[str], schedule: str | None) -> list[str]:
+    """Checks a source's settings (French messages); its organisations, sorted."""
     if not re.match(r"^https?://[^\s/]+", url) or len(url) > 2000:
         raise HarvestError(f"Adresse invalide : « {url[:200]} ». Elle doit commencer par http:// ou https://.")
     if type not in TYPES:
@@ -200,14 +230,7 @@ def add_source(registry: Registry, caller: Caller, name: str, url: str, type: st
     for siren in orgs:
         if not SIREN_RE.match(siren):
             raise HarvestError(f"SIREN invalide : « {siren} » (9 chiffres attendus).")
-    with registry.session() as s:
-        if s.scalar(select(HarvestSource.id).where(HarvestSource.name == name)) is not None:
-            raise HarvestError(f"La source « {name} » existe déjà.")
-        src = HarvestSource(name=name, url=url, type=type, organisations=orgs, query=query, schedule=schedule,
-                            enabled=True, allow_private_network=allow_private_network, created_at=now())
-        s.add(src)
-        s.flush()
-        return _source_view(src)
+    return orgs
 
 
 def _get(s: Any, name: str) -> HarvestSource:
@@ -706,4 +729,5 @@ __all__ = [
     "save_dataset_state",
     "set_enabled",
     "start_job",
+    "update_source",
 ]

@@ -134,27 +134,23 @@ def add_source() -> Any:
 
 @bp.route("/moissonnage/sources/<name>/modifier", methods=["GET", "POST"])
 def edit_source(name: str) -> Any:
-    """A source's settings. The harvest actions have no update: a source never harvested is replaced (removed and
-    added again: it has no job, claim or report to lose); one already harvested keeps its settings, shown here."""
+    """A source's settings (its name stays: jobs, reports and claims are filed under it)."""
     caller = user_caller()
     try:
         found = harvest_actions.get_source(registry(), caller, name)
     except HarvestError:
         abort(404)
     harvested = bool(harvest_actions.list_jobs(registry(), caller, name, limit=1))
-    if request.method == "GET" or harvested:
+    if request.method == "GET":
         return _source_page(_form_of(found), None, found, harvested)
-    form, error = {**_source_form(), "name": name}, None
-    harvest_actions.remove_source(registry(), caller, name)
+    form = {**_source_form(), "name": name}
     try:
-        _add(form)
+        harvest_actions.update_source(
+            registry(), caller, name, form["url"], form["type"] or "ckan",
+            [s for s in form["organisations"].replace(",", " ").split() if s], form["query"] or None,
+            form["schedule"] or None, form["allow_private_network"] == "1")
     except (HarvestError, Forbidden) as exc:
-        _add(_form_of(found))  # the previous settings, which were valid
-        error = str(exc)
-    if not found.enabled:
-        harvest_actions.set_enabled(registry(), caller, name, False)
-    if error:
-        return _source_page(form, error, found)
+        return _source_page(form, str(exc), found, harvested)
     flash(_("Modification enregistrée."))
     return redirect(url_for("admin.index") + "#moissonnage")
 
