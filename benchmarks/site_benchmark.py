@@ -8,7 +8,8 @@ and record pages: requests per second, p50/p95 per kind; the search backend alon
 Two load models, each run on a fresh gunicorn: closed loop (each client sends its next request as soon as the
 last one is answered: `--think 0`, the worst case) and users who read a page before the next click (`--think 1.0`:
 a random pause of 0.5-1.5 s). `--page-cache 0` turns off the search page's memory (every search is computed),
-512 is the site's default. `--home DIR` keeps the instance (a later run with the same DIR reuses it).
+512 is the site's default. `--home DIR` keeps the instance (a later run with the same DIR reuses it). On
+PostgreSQL: an instance built earlier, named by REGISTRY_DATABASE_URL and REGISTRY_SEARCH_BACKEND=postgresql.
 The load generator runs on the same 2 cores as the server: its own CPU is part of the figures.
 Aim: search page p95 < 100 ms at 20 concurrent clients.
 """
@@ -80,7 +81,8 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="site-bench-"))
     home = args.home or work / "instance"
-    reuse = (home / "registry.sqlite3").exists()
+    # an instance built earlier: its SQLite file, or the PostgreSQL database named by REGISTRY_DATABASE_URL
+    reuse = (home / "registry.sqlite3").exists() or bool(os.environ.get("REGISTRY_DATABASE_URL"))
     reg = Registry(load_settings(home=str(home)))
     t0 = time.perf_counter()
     if not reuse:
