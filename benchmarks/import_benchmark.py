@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import json
 import shutil
 import sys
@@ -30,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import synthetic  # noqa: E402  (benchmarks/common.py)
 from sqlalchemy import text  # noqa: E402
 
 from registry.actions import Caller  # noqa: E402
@@ -40,15 +40,6 @@ from registry.store import Registry  # noqa: E402
 from registry.validation import validate_path  # noqa: E402
 
 KEY = "id_experience"
-
-
-def synthetic(out: Path, experiences: int, seed: int) -> Path:
-    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "data" / "synthetic.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.generate(out, experiences, seed)
-    return out
 
 
 def split(package: Path, out: Path, slices: int) -> list[Path]:

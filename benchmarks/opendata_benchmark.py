@@ -12,7 +12,6 @@ allocations during the build only).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import statistics
 import sys
@@ -24,21 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import synthetic  # noqa: E402  (benchmarks/common.py)
+
 from registry import bulk  # noqa: E402
 from registry.config import load_settings  # noqa: E402
 from registry.service import Provenance, publish_path  # noqa: E402
 from registry.store import Registry  # noqa: E402
 
 NEXT = re.compile(rb"hydra:next <([^>]+)>")
-
-
-def synthetic(out: Path, experiences: int, seed: int) -> Path:
-    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "data" / "synthetic.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.generate(out, experiences, seed)
-    return out
 
 
 def timed(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]

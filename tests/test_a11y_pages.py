@@ -23,6 +23,15 @@ RUN_AXE = """async () => (await axe.run(document, {runOnly: {type: 'tag',
     .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))"""
 
 
+def axe_and_overflow(page: Any, base: str, name: str) -> dict[str, list[str]]:
+    """axe-core's serious and critical violations on the page as it is, and any horizontal overflow."""
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    page.add_script_tag(url=base + "/__axe.js")
+    violations = page.evaluate(RUN_AXE)
+    problems = [*violations, *([f"overflow {overflow}px"] if overflow > 0 else [])]
+    return {name: problems} if problems else {}
+
+
 def test_axe_finds_no_serious_violation_on_any_page_type(site: str, browser: Any) -> None:
     assert AXE.exists(), "axe-core missing: run `npm install --prefix tests/a11y`"
     source = AXE.read_text(encoding="utf-8")
@@ -89,11 +98,7 @@ def test_axe_on_the_publishers_and_admins_new_pages(live: str, browser: Any, sql
                         page.get_by_label("Nom de la source").fill("Pas Valide")
                         page.get_by_role("button", name="Ajouter la source").click()
                         assert page.get_by_role("alert").count() == 1
-                    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-                    page.add_script_tag(url=live + "/__axe.js")
-                    violations = page.evaluate(RUN_AXE)
-                    if violations or overflow > 0:
-                        found[f"{name}@{width}"] = [*violations, *([f"overflow {overflow}px"] if overflow > 0 else [])]
+                    found.update(axe_and_overflow(page, live, f"{name}@{width}"))
         finally:
             context.close()
     assert found == {}

@@ -14,7 +14,7 @@ import pytest
 
 from registry.actions import Caller, experiences
 from registry.store import Registry
-from tests.test_a11y_pages import AXE, RUN_AXE
+from tests.test_a11y_pages import AXE, axe_and_overflow
 from tests.test_browser_publish import LYON, LYON_INDICATORS, LYON_ROW, live, login, member, xlsx_file
 
 pytestmark = pytest.mark.xdist_group("browser")
@@ -47,11 +47,7 @@ def test_an_organisation_admin_makes_uses_and_revokes_a_token(browser: Any, live
     def check(name: str) -> None:
         for width in (1280, 390):
             page.set_viewport_size({"width": width, "height": 900})
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            page.add_script_tag(url=live + "/__axe.js")
-            violations = page.evaluate(RUN_AXE)
-            if violations or overflow > 0:
-                found[f"{name}@{width}"] = [*violations, *([f"overflow {overflow}px"] if overflow > 0 else [])]
+            found.update(axe_and_overflow(page, live, f"{name}@{width}"))
 
     try:
         login(page, live, "dsi@lyon.example")
