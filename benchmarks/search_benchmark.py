@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import csv
-import importlib.util
 import math
 import random
 import re
@@ -41,6 +40,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import synthetic  # noqa: E402  (benchmarks/common.py)
 
 from registry import search  # noqa: E402
 from registry.config import load_settings  # noqa: E402
@@ -94,11 +95,7 @@ class Writer:
 
 
 def corpus(out: Path, experiences: int, seed: int) -> Path:
-    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "data" / "synthetic.py")
-    assert spec and spec.loader
-    synthetic = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(synthetic)
-    synthetic.generate(out, experiences, seed)
+    synthetic(out, experiences, seed)
     std, writer = get_standard(), Writer(vocabulary(), seed)
     for table in (std.main, *std.children):
         path = out / f"{table.name}.csv"

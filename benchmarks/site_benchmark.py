@@ -17,7 +17,6 @@ Aim: search page p95 < 100 ms at 20 concurrent clients.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import random
 import socket
@@ -31,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import synthetic  # noqa: E402  (benchmarks/common.py)
 
 from registry.actions import Caller, experiences  # noqa: E402
 from registry.actions import index as search_index  # noqa: E402
@@ -86,11 +87,7 @@ def main() -> None:
     reg = Registry(load_settings(home=str(home)))
     t0 = time.perf_counter()
     if not reuse:
-        spec = importlib.util.spec_from_file_location("synthetic", ROOT / "data" / "synthetic.py")
-        assert spec and spec.loader
-        synthetic = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(synthetic)
-        synthetic.generate(work / "corpus", args.experiences, args.seed)
+        synthetic(work / "corpus", args.experiences, args.seed)
         reg.migrate()
         assert experiences.publish_file(reg, Caller.operator(), work / "corpus").accepted
     ids = [h.id for h in search_index.search(reg, Caller.anonymous(), search_index.request(limit=1000)).hits]
