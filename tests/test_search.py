@@ -227,9 +227,10 @@ def test_counts_are_exact_below_the_threshold_and_flagged_from_it(corpus: Regist
     narrow = search_index.search(corpus, OPERATOR, search_index.request("capteur"))  # 2 < 3: exact
     assert narrow.exact and narrow.total == 2 and narrow.facets["statut"] == {"abandonne": 2}
     assert sum(narrow.facets["domaine"].values()) == 2
-    # two matches, but the statut counts (made without the statut filter) reach the threshold
+    # two matches, counted exactly; but the statut counts (made without the statut filter) reach the threshold
     filtered = search_index.search(corpus, OPERATOR, search_index.request("voir", {"statut": ("abandonne",)}))
-    assert filtered.total == 2 and filtered.exact is not capped
+    assert filtered.total == 2 and filtered.exact and filtered.facets_exact is not capped
+    assert narrow.facets_exact and every.facets_exact is not capped
     browse = search_index.search(corpus, OPERATOR, search_index.request())  # no words: always exact
     assert browse.exact and browse.total == 7
 

@@ -93,9 +93,9 @@ def test_every_route_answers_on_the_demo_data(client: FlaskClient, demo_app: Fla
 def test_search_api_without_a_filter_and_with_each_facet_value(client: FlaskClient) -> None:
     data = client.get("/api/search").get_json()
     assert data["count"] == 43 and len(data["results"]) == 25
-    assert set(data) == {"q", "filters", "sort", "offset", "limit", "page", "count", "total_relation",
+    assert set(data) == {"q", "filters", "sort", "offset", "limit", "page", "count", "total_relation", "facets_exact",
                          "suggestion", "results", "facets"}
-    assert data["total_relation"] == "eq"  # exact: the counts below add up
+    assert data["total_relation"] == "eq" and data["facets_exact"]  # exact: the counts below add up
     for facet in data["facets"].values():
         assert facet["label"] and all(v["value"] and v["label"] and v["count"] > 0 for v in facet["values"])
     counts_of = {name: {v["value"]: v["count"] for v in f["values"]} for name, f in data["facets"].items()}

@@ -37,6 +37,9 @@ class Results:
     # False when a backend stopped counting (PostgreSQL, at 10,000 matches of a query with words): `total` is
     # then a lower bound ("≥ 10 000") and each facet count is that of the matches counted, a lower bound too
     exact: bool = True
+    # False when some facet counts are lower bounds (the total may still be exact: a filtered facet is counted
+    # without its own filter, over more matches than the total)
+    facets_exact: bool = True
 
     @property
     def total_relation(self) -> str:

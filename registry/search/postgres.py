@@ -87,7 +87,7 @@ class PostgresSearch:
         self.facets = facet_names(std)
         self.analyzer = analyzer()
         self._local = threading.local()
-        self._counts: OrderedDict[tuple[Any, ...], tuple[int, dict[str, dict[str, int]]]] = OrderedDict()
+        self._counts: OrderedDict[tuple[Any, ...], tuple[int, bool, bool, dict[str, dict[str, int]]]] = OrderedDict()
         self._counts_lock = threading.Lock()
         self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
 
@@ -262,10 +262,10 @@ class PostgresSearch:
                     self._counts[key] = cached
                     while len(self._counts) > CACHE_SIZE:
                         self._counts.popitem(last=False)
-            total, exact, facets = cached
+            total, exact, facets_exact, facets = cached
             hits = self._hits(conn, req, clause, params, query, total) if total else []
             suggestion = self._suggest(conn, parsed) if total < 3 and not parsed.empty else None
-        return Results(total, hits, facets, suggestion, req, exact)
+        return Results(total, hits, facets, suggestion, req, exact, facets_exact)
 
     def _suggest(self, conn: Connection, parsed: ParsedQuery) -> str | None:
         """For each query word found in no record, the closest word of the index (edit distance 2 at most)."""
@@ -284,22 +284,24 @@ class PostgresSearch:
         return text_out if changed else None
 
     def _count(self, conn: Connection, req: SearchRequest, clause: str, text_where: list[str],
-               params: dict[str, Any]) -> tuple[int, bool, dict[str, dict[str, int]]]:
-        """(total, exact, facets). With words, matches are counted up to `exact_up_to`: when that many are
-        found, counting stops, the total says "at least that many" (exact False, Elasticsearch's "gte") and
-        the facets count those matches only. Without words (browsing by facets, the compliance pages) every
-        count is exact, cached per index version."""
+               params: dict[str, Any]) -> tuple[int, bool, bool, dict[str, dict[str, int]]]:
+        """(total, exact, facets_exact, facets). With words, matches are counted up to `exact_up_to`: when that
+        many are found, counting stops, the total says "at least that many" (exact False, Elasticsearch's
+        "gte") and the facets count those matches only. A filtered facet is counted without its own filter,
+        so its counts can stop while the total is exact (facets_exact False). Without words (browsing by
+        facets, the compliance pages) every count is exact, cached per index version."""
         cap = self.exact_up_to if text_where else None
         total, facets = self._facet_pass(conn, clause, params, cap, None)
         exact = cap is None or total < cap
+        facets_exact = exact
         for name in req.filters:  # a filtered facet counts as if it were not filtered
             if name in self.facets:
                 own = dict(params)
                 own_clause = " AND ".join(text_where + self._filters(req, name, own)) or "true"
                 n, counted = self._facet_pass(conn, own_clause, own, cap, name)
-                exact = exact and (cap is None or n < cap)
+                facets_exact = facets_exact and (cap is None or n < cap)
                 facets[name] = counted[name]
-        return total, exact, facets
+        return total, exact, facets_exact, facets
 
     def _facet_pass(self, conn: Connection, clause: str, params: dict[str, Any], cap: int | None,
                     only: str | None) -> tuple[int, dict[str, dict[str, int]]]:

@@ -67,7 +67,8 @@ def search_json(results: Results, lang: str = "fr") -> dict[str, Any]:
     return {
         "q": req.text, "filters": {k: list(v) for k, v in req.filters.items()}, "sort": req.sort,
         "offset": req.offset, "limit": req.limit, "count": results.total,
-        "total_relation": results.total_relation, "suggestion": results.suggestion,
+        "total_relation": results.total_relation, "facets_exact": results.facets_exact,
+        "suggestion": results.suggestion,
         "results": [{**dataclasses.asdict(h), "facets": {k: list(v) for k, v in h.facets.items()}}
                     for h in results.hits],
         "facets": {name: {"label": facet_title(name, lang),

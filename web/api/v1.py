@@ -144,7 +144,8 @@ def search() -> dict[str, Any]:
     views = {v.id: v for v in catalog.views(registry(), caller(), [h.id for h in found.hits])}
     results = [{**experience_json(views[h.id]), "snippet": h.snippet} for h in found.hits if h.id in views]
     return {"q": text, "filters": {k: list(v) for k, v in filters.items()}, "sort": sort, "page": page,
-            "limit": limit, "count": found.total, "count_exact": found.exact, "suggestion": found.suggestion,
+            "limit": limit, "count": found.total, "count_exact": found.exact,
+            "facets_exact": found.facets_exact, "suggestion": found.suggestion,
             "results": results, "facets": found.facets}
 
 
@@ -289,12 +290,14 @@ def document(server: str) -> dict[str, Any]:
                                         "created_at": {"type": "string", "format": "date-time"}}},
     }
     search_schema = {"type": "object",
-                     "required": ["q", "filters", "sort", "page", "limit", "count", "count_exact", "results", "facets"],
+                     "required": ["q", "filters", "sort", "page", "limit", "count", "count_exact", "facets_exact",
+                                  "results", "facets"],
                      "properties": {"q": {"type": "string"}, "sort": {"type": "string"},
                                     "filters": {"type": "object", "additionalProperties": {
                                         "type": "array", "items": {"type": "string"}}},
                                     "page": {"type": "integer"}, "limit": {"type": "integer"},
                                     "count": {"type": "integer"}, "count_exact": {"type": "boolean"},
+                                    "facets_exact": {"type": "boolean"},
                                     "suggestion": nullable_str,
                                     "results": {"type": "array", "items": _ref("Experience")},
                                     "facets": {"type": "object", "additionalProperties": {
