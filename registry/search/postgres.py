@@ -56,6 +56,7 @@ DDL = (
     "INSERT INTO search_meta VALUES (2, 0) ON CONFLICT (id) DO NOTHING",  # the format of the rows (FORMAT)
 )
 EXACT_UP_TO = 10_000  # matches counted exactly below this; from it on, "10,000 or more" (Elasticsearch's default)
+SIMILAR_CANDIDATES = 200  # records ranked for "similar experiences" (of each kind: title, text)
 RANKED = 1_000  # a query with more matches ranks this many candidates only (see `_hits`)
 FORMAT = 2  # 2: word pairs and tsv_title; rows of an older format are rebuilt by the next sync
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
@@ -377,10 +378,15 @@ class PostgresSearch:
             if not words:
                 return []
             query = " | ".join(quote(w) for w in words)
+            # ranking reads each candidate's whole tsvector: rank a bounded set (those sharing a word of their
+            # title first), not every record sharing one word (most of a large registry: 2 s at 100,000)
             rows = conn.execute(text(
-                "SELECT id, intitule FROM search_documents WHERE tsv @@ CAST(:q AS tsquery) AND id <> :id "
-                "ORDER BY ts_rank_cd(tsv, CAST(:q AS tsquery)) DESC, id LIMIT :n"),
-                {"q": query, "id": exp_id, "n": limit}).all()
+                "SELECT d.id, d.intitule FROM ("
+                "(SELECT id FROM search_documents WHERE tsv_title @@ CAST(:q AS tsquery) AND id <> :id LIMIT :c) "
+                "UNION (SELECT id FROM search_documents WHERE tsv @@ CAST(:q AS tsquery) AND id <> :id LIMIT :c)"
+                ") c JOIN search_documents d ON d.id = c.id "
+                "ORDER BY ts_rank_cd(d.tsv, CAST(:q AS tsquery)) DESC, d.id LIMIT :n"),
+                {"q": query, "id": exp_id, "n": limit, "c": SIMILAR_CANDIDATES}).all()
             return [(r.id, r.intitule) for r in rows]
 
     def indexed(self) -> dict[str, str]:
