@@ -10,7 +10,10 @@ last one is answered: `--think 0`, the worst case) and users who read a page bef
 a random pause of 0.5-1.5 s). `--page-cache 0` turns off the search page's memory (every search is computed),
 512 is the site's default. `--home DIR` keeps the instance (a later run with the same DIR reuses it). On
 PostgreSQL: an instance built earlier, named by REGISTRY_DATABASE_URL and REGISTRY_SEARCH_BACKEND=postgresql.
-The load generator runs on the same 2 cores as the server: its own CPU is part of the figures.
+The load generator (one Python thread driving non-blocking sockets, `http_load`) runs on the same 2 cores as the
+server: each run prints its CPU a request, the cores used by the server, the generator and every other process
+(/proc/stat), and how long the workers waited for a CPU (/proc/PID/schedstat). After each closed-loop run, Debian's
+wrk (when installed; `--no-wrk` skips it) loads the same server with the same URLs as a cross-check.
 Aim: search page p95 < 100 ms at 20 concurrent clients.
 """
 
@@ -19,11 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import selectors
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -79,6 +83,7 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=300.0, help="each load run stops after this")
     ap.add_argument("--home", type=Path, default=None, help="instance folder, reused when it holds a registry")
     ap.add_argument("--no-load", action="store_true", help="only the CPU breakdown, no gunicorn runs")
+    ap.add_argument("--no-wrk", action="store_true", help="no wrk cross-check after the closed-loop runs")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="site-bench-"))
     home = args.home or work / "instance"
@@ -122,7 +127,7 @@ def main() -> None:
 
     for cache in args.page_cache:
         for think in args.think:
-            load(home, plan, args.clients, think, cache, args.max_seconds, args.seed)
+            load(home, plan, args.clients, think, cache, args.max_seconds, args.seed, not args.no_wrk)
 
 
 def cpu_breakdown(home: Path, plan: list[tuple[str, str]]) -> None:
@@ -189,25 +194,196 @@ def cpu_breakdown(home: Path, plan: list[tuple[str, str]]) -> None:
     print(f"  CPU of a search page sent from memory: {(time.process_time() - t) * 1000 / len(urls):.2f} ms")
 
 
-def server_cpu(master: int) -> float:
-    """CPU seconds (user + system) used so far by gunicorn's workers (the children of `master`), from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+def workers(master: int) -> list[int]:
+    """gunicorn's workers: the children of `master`, from /proc."""
+    out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                out.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
             continue
-        if int(fields[1]) == master:  # ppid
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-    return total
+    return out
+
+
+def cpu_sample(pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far: the machine's busy time (all cores, /proc/stat), and each pid's CPU (utime + stime)
+    with its time on a CPU and waiting for one (/proc/PID/schedstat: runnable but not running)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    out = {"busy": (sum(fields[:8]) - fields[3] - fields[4]) / tick}  # all but idle and iowait
+    for pid in pids:
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            run, wait, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+        except (OSError, ValueError):
+            continue
+        out[f"cpu:{pid}"] = (int(f[11]) + int(f[12])) / tick
+        out[f"run:{pid}"], out[f"wait:{pid}"] = int(run) / 1e9, int(wait) / 1e9
+    return out
+
+
+def http_load(port: int, plan: list[tuple[str, str]], clients: int, think: float, seed: int,
+              deadline: float) -> tuple[dict[str, list[float]], int]:
+    """The load generator: `clients` simulated users in one thread (selectors, non-blocking sockets), each with its
+    own HTTP/1.1 connection, kept alive when the server allows it (gunicorn's sync workers close it after every
+    answer: then a new one, whose connect time counts in the latency); each user takes the plan's next request
+    when its last answer is complete, after a pause of about `think` s (uniform in [think/2, 3 think/2]).
+    Answers: Content-Length, chunked, or read to the end. Returns the latencies (ms) per kind and the errors."""
+    sel = selectors.DefaultSelector()
+    timings: dict[str, list[float]] = {"search": [], "record": []}
+    errors, cursor = 0, 0
+    rngs = [random.Random(seed * 1000 + n) for n in range(clients)]
+    waiting: list[tuple[float, int]] = [(0.0, n) for n in range(clients)]  # (when, user) users thinking
+    conns: dict[int, socket.socket | None] = dict.fromkeys(range(clients))
+    active = 0
+
+    def start(user: int) -> bool:
+        nonlocal cursor, active
+        if cursor >= len(plan) or time.monotonic() >= deadline:
+            return False
+        kind, url = plan[cursor]
+        cursor += 1
+        sock = conns[user]
+        if sock is None:
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.connect_ex(("127.0.0.1", port))
+            conns[user] = sock
+        else:
+            sel.unregister(sock)
+        state = {"user": user, "kind": kind, "t": time.perf_counter(), "buf": bytearray(), "sent": False,
+                 "req": f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/html\r\n\r\n".encode()}
+        sel.register(sock, selectors.EVENT_WRITE, state)
+        active += 1
+        return True
+
+    def finish(sock: socket.socket, state: dict, ok: bool, keep: bool) -> None:
+        nonlocal errors, active
+        active -= 1
+        user = state["user"]
+        if ok:
+            timings[state["kind"]].append((time.perf_counter() - state["t"]) * 1000)
+        else:
+            errors += 1
+        if keep:
+            sel.modify(sock, selectors.EVENT_READ, {"user": user, "idle": True})
+        else:
+            sel.unregister(sock)
+            sock.close()
+            conns[user] = None
+        pause = rngs[user].uniform(think / 2, think * 1.5) if think else 0.0
+        waiting.append((time.monotonic() + pause, user))
+
+    def complete(buf: bytearray) -> tuple[bool, bool, bool] | None:
+        """(done, status ok, keep-alive) once the answer in buf is whole, else None."""
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = bytes(buf[:end]).decode("latin-1").lower().split("\r\n")
+        ok = head[0].split()[1].startswith(("2", "3"))
+        headers = dict(line.split(":", 1) for line in head[1:] if ":" in line)
+        keep = headers.get("connection", "").strip() != "close"
+        if "content-length" in headers:
+            return (True, ok, keep) if len(buf) - end - 4 >= int(headers["content-length"]) else None
+        if "chunked" in headers.get("transfer-encoding", ""):
+            return (True, ok, keep) if buf.endswith(b"\r\n0\r\n\r\n") else None
+        return None  # to the end of the connection
+
+    while True:
+        now = time.monotonic()
+        ready = [w for w in waiting if w[0] <= now]
+        for item in ready:
+            waiting.remove(item)
+            start(item[1])
+        if not active and (cursor >= len(plan) or now >= deadline):
+            break
+        timeout = min((w[0] for w in waiting), default=now + 1.0) - now if not ready else 0
+        for key, _ in sel.select(timeout=max(0.0, min(timeout, 1.0))):
+            sock, state = key.fileobj, key.data
+            if state.get("idle"):  # the server closed a kept-alive connection between two requests
+                sel.unregister(sock)
+                sock.close()
+                conns[state["user"]] = None
+                continue
+            try:
+                if not state["sent"]:
+                    sent = sock.send(state["req"])
+                    state["req"] = state["req"][sent:]
+                    if not state["req"]:
+                        state["sent"] = True
+                        sel.modify(sock, selectors.EVENT_READ, state)
+                    continue
+                data = sock.recv(262144)
+            except OSError:
+                finish(sock, state, False, False)
+                continue
+            if data:
+                state["buf"] += data
+                done = complete(state["buf"])
+                if done:
+                    finish(sock, state, done[1], done[2])
+            else:  # end of the connection: an answer without a length is whole
+                head = state["buf"].find(b"\r\n\r\n")
+                ok = head > 0 and bytes(state["buf"][9:10]) in (b"2", b"3") and complete(state["buf"]) is None
+                finish(sock, state, ok, False)
+    for sock in conns.values():
+        if sock is not None:
+            sock.close()
+    sel.close()
+    return timings, errors
+
+
+WRK_SCRIPT = """
+local made = 0
+function setup(thread) thread:set("tid", made); made = made + 1 end
+function init(args) nxt = tid + 1 end
+function request()
+  if nxt > #paths then nxt = nxt - #paths end
+  local path = paths[nxt]
+  nxt = nxt + 2
+  return wrk.format("GET", path)
+end
+"""
+
+
+def wrk_check(port: int, plan: list[tuple[str, str]], clients: int, seconds: float) -> str | None:
+    """Debian's wrk (a compiled generator: 2 threads, keep-alive connections), closed loop, for `seconds` (the Python
+    run's duration): the plan's requests in order, taken in turn by its two threads, from the start again if it gets
+    through them (then pages come from memory more often than in the Python run: the line says how many it sent).
+    A cross-check of the Python generator; None when wrk is not installed."""
+    exe = shutil.which("wrk")
+    if exe is None:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        paths = ",".join('"' + url.replace("\\", "\\\\").replace('"', '\\"') + '"' for _, url in plan)
+        lua.write("local paths = {" + paths + "}\n" + WRK_SCRIPT)
+    before = os.times()
+    try:
+        seconds = float(max(1, round(seconds)))
+        done = subprocess.run([exe, "-t", "2", "-c", str(clients), "-d", f"{seconds:.0f}s", "--latency", "-s", lua.name,
+                               f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=seconds + 60)
+        out = done.stdout + done.stderr
+    finally:
+        os.unlink(lua.name)
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    rate = next((line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")), "?")
+    total = next((line.split()[0] for line in out.splitlines() if "requests in" in line), "?")
+    lat = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip()[:3] in ("50%", "90%", "99%")}
+    per = f"{cpu * 1000 / int(total):.2f} ms a request" if total.isdigit() and int(total) else "?"
+    return (f"  cross-check with wrk (2 threads, {clients} connections, {seconds:.0f} s, the plan's {len(plan)} "
+            f"requests in order, all pages mixed): {total} requests, {rate} requests/s, p50 {lat.get('50%', '?')}, "
+            f"p90 {lat.get('90%', '?')}, p99 {lat.get('99%', '?')}; "
+            f"wrk CPU {cpu:.1f} s = {per}")
 
 
 def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, cache: int, max_seconds: float,
-         seed: int) -> None:
-    """One run on a fresh gunicorn (2 workers): `clients` threads share the plan; each pauses about `think` s
-    (uniform in [think/2, 3 think/2]) between its requests; the run stops when the plan is done or after
-    max_seconds."""
+         seed: int, use_wrk: bool = True) -> None:
+    """One run on a fresh gunicorn (2 workers): `clients` simulated users share the plan (`http_load`); each pauses
+    about `think` s (uniform in [think/2, 3 think/2]) between its requests; the run stops when the plan is done or
+    after max_seconds. In closed loop, wrk then runs on the same server as a cross-check, when installed."""
     port = free_port()
     env = {**os.environ, "REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40,
            "REGISTRY_PAGE_CACHE": str(cache)}
@@ -224,51 +400,37 @@ def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, ca
                 time.sleep(0.2)
         for _, url in plan[-40:]:  # warm both workers (imports, searchers), not the pages of the plan
             urllib.request.urlopen(base + url.replace("q=", "q=warm+"), timeout=30).read()
-        timings: dict[str, list[float]] = {"search": [], "record": []}
-        lock, cursor, errors = threading.Lock(), [0], [0]
-        deadline = time.monotonic() + max_seconds
-
-        def client(n: int) -> None:
-            rng = random.Random(seed * 1000 + n)
-            while time.monotonic() < deadline:
-                with lock:
-                    if cursor[0] >= len(plan):
-                        return
-                    kind, url = plan[cursor[0]]
-                    cursor[0] += 1
-                t = time.perf_counter()
-                try:
-                    urllib.request.urlopen(base + url, timeout=30).read()
-                except OSError:
-                    with lock:
-                        errors[0] += 1
-                    continue
-                with lock:
-                    timings[kind].append((time.perf_counter() - t) * 1000)
-                if think:
-                    time.sleep(rng.uniform(think / 2, think * 1.5))
-
+        pids = workers(server.pid)
         load_before = os.getloadavg()[0]
-        cpu_before, client_before = server_cpu(server.pid), time.process_time()
+        before, client_before = cpu_sample([server.pid, *pids]), time.process_time()
         t = time.perf_counter()
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        timings, errors = http_load(port, plan, clients, think, seed, time.monotonic() + max_seconds)
         elapsed = time.perf_counter() - t
-        cpu, client_cpu = server_cpu(server.pid) - cpu_before, time.process_time() - client_before
+        after, client_cpu = cpu_sample([server.pid, *pids]), time.process_time() - client_before
         done = sum(len(v) for v in timings.values())
+
+        def spent(key: str, among: list[int]) -> float:
+            return sum(after.get(f"{key}:{p}", 0.0) - before.get(f"{key}:{p}", 0.0) for p in among)
+
+        cpu, busy = spent("cpu", [server.pid, *pids]), after["busy"] - before["busy"]
+        run, wait = spent("run", pids) / len(pids) / elapsed, spent("wait", pids) / len(pids) / elapsed
+        others = max(0.0, busy - cpu - client_cpu)
         model = "closed loop, no think time" if not think else f"think time {think:g} s (uniform {think / 2:g}-" \
                                                                 f"{think * 1.5:g} s)"
         print(f"gunicorn 2 workers, page cache {cache}, {clients} clients, {model}: {done} requests in "
-              f"{elapsed:.1f} s = {done / elapsed:.0f} requests/s, {errors[0]} errors; load average "
+              f"{elapsed:.1f} s = {done / elapsed:.0f} requests/s, {errors} errors; load average "
               f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after; server CPU {cpu:.1f} s = "
-              f"{cpu * 1000 / max(done, 1):.1f} ms a request; load generator CPU {client_cpu:.1f} s = "
-              f"{client_cpu * 1000 / max(done, 1):.1f} ms a request")
+              f"{cpu * 1000 / max(done, 1):.1f} ms a request; load generator (Python, one thread) CPU "
+              f"{client_cpu:.1f} s = {client_cpu * 1000 / max(done, 1):.2f} ms a request")
+        print(f"  cores used: server {cpu / elapsed:.2f}, load generator {client_cpu / elapsed:.2f}, other processes "
+              f"{others / elapsed:.2f} (of 2; /proc/stat); each worker on a CPU {run:.0%} of the time, runnable but "
+              f"waiting for a CPU {wait:.0%}, idle or blocked {max(0.0, 1 - run - wait):.0%}")
         for kind, values in timings.items():
             print(f"  {kind} pages: {len(values)}, p50 {percentile(values, 50):.0f} ms, "
                   f"p95 {percentile(values, 95):.0f} ms, max {max(values, default=float('nan')):.0f} ms")
+        if not think and use_wrk:
+            line = wrk_check(port, plan, clients, elapsed)
+            print(line or "  (wrk not installed: no cross-check; `apt-get install wrk` adds one)")
     finally:
         server.terminate()
         server.wait(timeout=10)
