@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import heapq
+import itertools
+import operator
 import threading
 import time
 from collections.abc import Iterable
@@ -61,6 +64,11 @@ class _Cache:
     due: list[tuple[str, frozenset[int]]]
     unpublished: frozenset[int]
     sort_keys: dict[str, list[Any]]
+    size: int = 0  # document numbers are below this
+    bits: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)  # the postings as bitmasks (counts)
+    all_bits: int = 0
+    overdue: dict[str, dict[str, frozenset[int]]] = dataclasses.field(default_factory=dict)  # by day (one kept)
+    orders: dict[tuple[str, bool], list[int]] = dataclasses.field(default_factory=dict)  # see `_page`
     length_norm: list[float] | None = None  # BM25's K1 * (1 - B + B * length / average) of `texte`, per document
     dense: dict[str, tuple[list[float], float]] = dataclasses.field(default_factory=dict)  # see `similar`
 
@@ -126,7 +134,9 @@ class WhooshSearch:
         unpublished = frozenset(reader.postings("results_published", b"non").all_ids()) & live \
             if b"non" in set(reader.lexicon("results_published")) else frozenset()
         sort_keys = {field: list(reader.column_reader(field)) for field, _ in SORT_FIELDS.values()}
-        self._local.cache = _Cache(live, postings, due, unpublished, sort_keys)
+        size = reader.doc_count_all()
+        bits = {name: {code: _bits(docs, size) for code, docs in values.items()} for name, values in postings.items()}
+        self._local.cache = _Cache(live, postings, due, unpublished, sort_keys, size, bits, _bits(live, size))
         return self._local.cache
 
     # ---------------------------------------------------------------- query
@@ -157,12 +167,21 @@ class WhooshSearch:
         if name != OVERDUE:
             return cache.postings.get(name, {})
         today = dt.date.today().isoformat()
-        past = frozenset().union(*[docs for due, docs in cache.due if due < today])
-        late = past & cache.unpublished
-        return {YES: late, NO: cache.all - late}
+        if today not in cache.overdue:  # the same all day long, for this version of the index
+            past = frozenset().union(*[docs for due, docs in cache.due if due < today])
+            late = past & cache.unpublished
+            cache.overdue = {today: {YES: late, NO: cache.all - late}}
+            cache.bits[OVERDUE] = {code: _bits(docs, cache.size) for code, docs in cache.overdue[today].items()}
+        return cache.overdue[today]
 
-    def _counts(self, base: frozenset[int], values: dict[str, frozenset[int]]) -> dict[str, int]:
-        counts = {code: len(base & docs) for code, docs in values.items()}
+    def _value_bits(self, cache: _Cache, name: str) -> dict[str, int]:
+        self._value_sets(cache, name)  # OVERDUE's of today
+        return cache.bits.get(name, {})
+
+    def _counts(self, base: int, values: dict[str, int]) -> dict[str, int]:
+        """How many of `base` (a bitmask of document numbers) each value has: an AND and a bit count each, where
+        intersecting sets cost ~4.5 ms a search over the ~240 values at 10,000 records."""
+        counts = {code: (base & docs).bit_count() for code, docs in values.items()}
         return {code: n for code, n in counts.items() if n}
 
     # ---------------------------------------------------------------- search
@@ -189,11 +208,16 @@ class WhooshSearch:
         else:
             matched = frozenset(s.search(query, limit=None, scored=False).docs())
         final = matched.intersection(*chosen.values()) if chosen else matched
+        matched_bits = cache.all_bits if matched is cache.all else _bits(matched, cache.size)
+        chosen_bits = {name: functools.reduce(operator.or_, [self._value_bits(cache, name).get(v, 0) for v in values],
+                                              0) for name, values in req.filters.items() if name in chosen}
         facets = {}
         for name in self.facets:
-            others = [docs for other, docs in chosen.items() if other != name]
-            base = matched.intersection(*others) if others else matched
-            facets[name] = self._counts(base, self._value_sets(cache, name))
+            base = matched_bits
+            for other, docs in chosen_bits.items():
+                if other != name:
+                    base &= docs
+            facets[name] = self._counts(base, self._value_bits(cache, name))
         hits = self._hits(s, query, final, req, top)
         suggestion = self._suggest(s, parsed) if len(final) < 3 and not parsed.empty else None
         return Results(len(final), hits, facets, suggestion, req)
@@ -205,9 +229,18 @@ class WhooshSearch:
             found = s.search(query, limit=end, filter=set(final))
             return [(hit.docnum, hit.score or 0.0) for hit in found][req.offset:end]
         field, reverse = SORT_FIELDS.get(req.sort, ("date_maj", True))
-        keys = self._cache(s).sort_keys[field]
-        pick = heapq.nlargest if reverse else heapq.nsmallest
-        ordered = pick(end, final, key=lambda d: (keys[d], -d))
+        cache = self._cache(s)
+        if len(final) * 8 < len(cache.all):  # a few: sorted here
+            keys = cache.sort_keys[field]
+            pick = heapq.nlargest if reverse else heapq.nsmallest
+            ordered = pick(end, final, key=lambda d: (keys[d], -d))
+        else:  # many: the first of every live document in that order (sorted once per index version)
+            order = cache.orders.get((field, reverse))
+            if order is None:
+                keys = cache.sort_keys[field]
+                order = cache.orders[(field, reverse)] = sorted(cache.all, key=lambda d: (keys[d], -d),
+                                                                reverse=reverse)
+            ordered = list(itertools.islice((d for d in order if d in final), end))
         return [(d, 0.0) for d in ordered[req.offset:end]]
 
     def _hits(self, s: Searcher, query: Query | None, final: frozenset[int], req: SearchRequest,
@@ -331,3 +364,11 @@ def _posting_blocks(reader: IndexReader, field: str, word: str) -> Iterable[tupl
                 weights.append(m.weight())
                 m.next()
             yield ids, weights
+
+
+def _bits(docs: Iterable[int], size: int) -> int:
+    """A set of document numbers as a bitmask (bit d for document d)."""
+    buf = bytearray((size >> 3) + 1)
+    for d in docs:
+        buf[d >> 3] |= 1 << (d & 7)
+    return int.from_bytes(buf, "little")
