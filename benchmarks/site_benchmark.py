@@ -20,6 +20,7 @@ Aim: search page p95 < 100 ms at 20 concurrent clients.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import selectors
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -379,17 +381,16 @@ def wrk_check(port: int, plan: list[tuple[str, str]], clients: int, seconds: flo
             f"wrk CPU {cpu:.1f} s = {per}")
 
 
-def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, cache: int, max_seconds: float,
-         seed: int, use_wrk: bool = True) -> None:
-    """One run on a fresh gunicorn (2 workers): `clients` simulated users share the plan (`http_load`); each pauses
-    about `think` s (uniform in [think/2, 3 think/2]) between its requests; the run stops when the plan is done or
-    after max_seconds. In closed loop, wrk then runs on the same server as a cross-check, when installed."""
+@contextlib.contextmanager
+def gunicorn(home: Path, cache: int, plan: list[tuple[str, str]]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A fresh gunicorn (2 sync workers) on 127.0.0.1, both workers warmed up (imports, searchers) on pages that are
+    not in the plan; stopped on exit."""
     port = free_port()
     env = {**os.environ, "REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40,
            "REGISTRY_PAGE_CACHE": str(cache)}
-    gunicorn = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                "web.app:create_app()"]
-    server = subprocess.Popen(gunicorn, cwd=ROOT, env=env)
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+               "web.app:create_app()"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -398,8 +399,20 @@ def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, ca
                 break
             except OSError:
                 time.sleep(0.2)
-        for _, url in plan[-40:]:  # warm both workers (imports, searchers), not the pages of the plan
+        for _, url in plan[-40:]:
             urllib.request.urlopen(base + url.replace("q=", "q=warm+"), timeout=30).read()
+        yield server, port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, cache: int, max_seconds: float,
+         seed: int, use_wrk: bool = True) -> None:
+    """One run on a fresh gunicorn (2 workers): `clients` simulated users share the plan (`http_load`); each pauses
+    about `think` s (uniform in [think/2, 3 think/2]) between its requests; the run stops when the plan is done or
+    after max_seconds. In closed loop, wrk then runs on another fresh gunicorn as a cross-check, when installed."""
+    with gunicorn(home, cache, plan) as (server, port):
         pids = workers(server.pid)
         load_before = os.getloadavg()[0]
         before, client_before = cpu_sample([server.pid, *pids]), time.process_time()
@@ -428,12 +441,12 @@ def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, ca
         for kind, values in timings.items():
             print(f"  {kind} pages: {len(values)}, p50 {percentile(values, 50):.0f} ms, "
                   f"p95 {percentile(values, 95):.0f} ms, max {max(values, default=float('nan')):.0f} ms")
-        if not think and use_wrk:
-            line = wrk_check(port, plan, clients, elapsed)
-            print(line or "  (wrk not installed: no cross-check; `apt-get install wrk` adds one)")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    if not think and use_wrk:
+        if shutil.which("wrk") is None:
+            print("  (wrk not installed: no cross-check; `apt-get install wrk` adds one)")
+            return
+        with gunicorn(home, cache, plan) as (server, port):
+            print(wrk_check(port, plan, clients, elapsed))
 
 
 if __name__ == "__main__":
