@@ -119,6 +119,11 @@ def test_filters_combine_and_counts_equal_what_the_filter_returns(corpus: Regist
     assert found(corpus, "", statut=("abandonne",)) == ids(3, 6)
     assert found(corpus, "", statut=("abandonne", "en_cours")) == ids(2, 3, 6)  # OR within a field
     assert found(corpus, "capteur", statut=("abandonne", "en_cours")) == ids(3, 6)  # AND with the text
+    assert found(corpus, "capteur", statut=("abandonne", "en_cours"), suite_donnee=(NONE,)) == ids(3, 6)
+    assert found(corpus, "capteur", statut=("abandonne",), suite_donnee=("x",)) == set()  # AND across fields
+    # a value no record has, however long or odd, finds nothing (and is no error)
+    for odd in ("x" * 5000, "a'b\\", "abandonne' | 'termine", "é" * 300):
+        assert found(corpus, "", statut=(odd,)) == set() and found(corpus, "capteur", statut=(odd,)) == set()
     results = search_index.search(corpus, OPERATOR, search_index.request("", {"statut": ("abandonne",)}))
     # the statut counts ignore the statut filter (each count is what choosing that value alone returns)
     for code, n in results.facets["statut"].items():
