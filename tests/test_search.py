@@ -130,6 +130,14 @@ def test_filters_combine_and_counts_equal_what_the_filter_returns(corpus: Regist
         assert len(found(corpus, "", statut=(code,))) == n
     # other facets count within the filtered set
     assert sum(results.facets["domaine"].values()) == 2
+    # the same for a facet of several values per record, and for one with words
+    for text, name in (("", "technologies"), ("capteur", "technologies"), ("", "statut")):
+        every = search_index.search(corpus, OPERATOR, search_index.request(text)).facets[name]
+        chosen = sorted(every)[0]
+        results = search_index.search(corpus, OPERATOR, search_index.request(text, {name: (chosen,)}))
+        assert results.facets[name] == every and len(every) > 1, (text, name)
+        for code, n in every.items():
+            assert len(found(corpus, text, **{name: (code,)})) == n, (text, name, code)
 
 
 def test_sorts_snippets_and_suggestions(corpus: Registry) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from registry.search import snippets
 from registry.search.documents import Doc
-from registry.search.fields import NO, YES, facet_names
+from registry.search.fields import NO, YES, facet_names, facets
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.query import Clause, ParsedQuery, parse
 from registry.search.whoosh_index import IndexBusy, analyzer, fold
@@ -62,7 +62,8 @@ DDL = (
 EXACT_UP_TO = 10_000  # matches counted exactly below this; from it on, "10,000 or more" (Elasticsearch's default)
 SIMILAR_CANDIDATES = 200  # records ranked for "similar experiences" (of each kind: title, text)
 RANKED = 1_000  # a query with more matches ranks this many candidates only (see `_hits`)
-FORMAT = 3  # 2: word pairs and tsv_title; 3: facet values as lexemes. An older format is rebuilt by the next sync
+FORMAT = 4  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places.
+# Rows of an older format are rebuilt by the next sync.
 MAX_VALUE = 200  # a facet value filtered on is at most this long (a lexeme is at most 2,047 bytes)
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
@@ -91,6 +92,9 @@ class PostgresSearch:
         self.engine = engine
         self.std = std
         self.facets = facet_names(std)
+        # the place (from 1) in `facet_values` of each single-valued facet stored with the record
+        self.places = {f.name: i for i, f in enumerate(
+            (f for f in facets(std) if not f.multi and f.name != OVERDUE), 1)}
         self.analyzer = analyzer()
         self._local = threading.local()
         self._counts: OrderedDict[tuple[Any, ...], tuple[int, bool, bool, dict[str, dict[str, int]]]] = OrderedDict()
@@ -148,9 +152,10 @@ class PostgresSearch:
             words += [quote(value) for value in self._values(doc)]
         return " ".join(words)
 
-    @staticmethod
-    def _values(doc: Doc) -> list[str]:
-        return [f"{name}={v}" for name, vs in doc.facets.items() for v in vs]
+    def _values(self, doc: Doc) -> list[str]:
+        """The facet values of a record, single-valued facets first, each at its place (`places`)."""
+        return [f"{name}={doc.facets[name][0]}" for name in self.places] + [
+            f"{name}={v}" for name, vs in doc.facets.items() if name not in self.places for v in vs]
 
     def _row(self, doc: Doc) -> dict[str, Any]:
         values = self._values(doc)
@@ -327,15 +332,30 @@ class PostgresSearch:
     def _facet_pass(self, conn: Connection, clause: str, params: dict[str, Any], cap: int | None,
                     only: str | None) -> tuple[int, dict[str, dict[str, int]]]:
         """One pass over the matches (the first `cap` of them): how many, and every facet's counts (or the
-        facet `only`'s); "*" counts the rows, "*late" those whose results are overdue."""
+        facet `only`'s). A single-valued facet is read at its place in the array (no unnest); "*" counts the
+        rows, "*late" those whose results are overdue."""
         limit = "LIMIT :cap" if cap is not None else ""
-        keep = "WHERE starts_with(v, :prefix) OR starts_with(v, '*')" if only and only != OVERDUE else ""
-        rows = conn.execute(text(
-            "SELECT v, count(*) FROM (SELECT facet_values, results_due < :today AND NOT results_published AS late "
-            f"FROM search_documents WHERE {clause} {limit}) m, unnest(m.facet_values || CASE WHEN late THEN "
-            f"ARRAY['*', '*late'] ELSE ARRAY['*'] END) v {keep} GROUP BY v"),
-            {**params, "cap": cap, "prefix": f"{only}="})
+        matches = (f"SELECT facet_values f, results_due < :today AND NOT results_published AS late "
+                   f"FROM search_documents WHERE {clause} {limit}")
+        args = {**params, "cap": cap}
         facets: dict[str, dict[str, int]] = {n: {} for n in self.facets}
+        if only is not None and only != OVERDUE:
+            place = self.places.get(only)
+            sql = (f"SELECT f[{place}] v, count(*) FROM ({matches}) m GROUP BY ROLLUP (1)" if place else
+                   f"SELECT v, count(*) FROM (SELECT unnest(f || ARRAY['*']) v FROM ({matches}) m) x "
+                   f"WHERE v = '*' OR starts_with(v, :prefix) GROUP BY v")
+            rows = conn.execute(text(sql), {**args, "prefix": f"{only}="})
+            total = 0
+            for value, n in rows:
+                if value is None or value == "*":
+                    total = n
+                else:
+                    facets[only][value.partition("=")[2]] = n
+            return total, facets
+        # the values of every row as one set-returning list, counted by one hash aggregate
+        rows = conn.execute(text(
+            f"SELECT v, count(*) FROM (SELECT unnest(f || CASE WHEN late THEN ARRAY['*', '*late'] ELSE ARRAY['*'] "
+            f"END) v FROM ({matches}) m) x GROUP BY v"), args)
         total = late = 0
         for value, n in rows:
             if value == "*":
