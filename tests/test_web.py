@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from registry.actions import Caller, experiences
+from registry.actions import index as search_index
 from registry.paths import SCHEMAS_DIR
 from registry.queries import get_experience
 from registry.serialize import experience_json
@@ -24,15 +25,20 @@ PARIS = "217500016-2023-001"
 SCRIPT = '<script>document.title="pwned"</script><img src=x onerror="document.title=\'pwned\'">'
 
 
-@pytest.fixture
-def app(sqlite_registry: Registry) -> Flask:
+def site(reg: Registry) -> Flask:
+    """The example records and a hostile one, published; the site on them."""
     from web.app import create_app
 
     operator = Caller.operator()
-    assert experiences.publish_file(sqlite_registry, operator, SCHEMAS_DIR / "datapackage.json").accepted
+    assert experiences.publish_file(reg, operator, SCHEMAS_DIR / "datapackage.json").accepted
     hostile = {**example(PARIS), "intitule": "Capteurs " + SCRIPT[:60], "ce_qui_a_fonctionne": SCRIPT}
-    assert experiences.publish_upload(sqlite_registry, operator, csv_bytes([hostile]), "x.csv").accepted
-    return create_app(sqlite_registry, dev=True)
+    assert experiences.publish_upload(reg, operator, csv_bytes([hostile]), "x.csv").accepted
+    return create_app(reg, dev=True)
+
+
+@pytest.fixture
+def app(sqlite_registry: Registry) -> Flask:
+    return site(sqlite_registry)
 
 
 @pytest.fixture
@@ -173,17 +179,23 @@ def test_facets_are_checkboxes_with_counts_and_an_apply_button(client: FlaskClie
     assert both.count(" checked>") == 2 and both.count(">retirer<") == 2
 
 
-def test_the_search_page_follows_the_index(app: Flask, sqlite_registry: Registry) -> None:
+@pytest.mark.parametrize("search_registry", [("sqlite", "whoosh"), ("postgresql", "postgresql")], indirect=True,
+                         ids=["whoosh", "postgresql-fts"])
+def test_the_search_page_follows_the_index(search_registry: Registry) -> None:
     """Pages are kept in memory per index version: a record published after a search is found by the same search,
     and the home and statistics pages count it."""
-    client = app.test_client()
+    from web.pages.memory import PAGES
+
+    PAGES.clear()
+    client = site(search_registry).test_client()
+    assert search_index.version(search_registry, Caller.operator()) is not None  # so pages are kept
     assert "0 expérience" in client.get("/recherche?q=zeppelin").get_data(as_text=True)
     assert "0 expérience" in client.get("/recherche?q=zeppelin").get_data(as_text=True)  # now from memory
     home = client.get("/").get_data(as_text=True)
     assert "zeppelin" not in home and home == client.get("/").get_data(as_text=True)
     assert '<span class="value">4</span> expériences publiées' in client.get("/statistiques").get_data(as_text=True)
     row = {**example(PARIS), "id_experience": "217500016-2023-099", "intitule": "Un zeppelin de mesure"}
-    assert experiences.publish_upload(sqlite_registry, Caller.operator(), csv_bytes([row]), "z.csv").accepted
+    assert experiences.publish_upload(search_registry, Caller.operator(), csv_bytes([row]), "z.csv").accepted
     page = client.get("/recherche?q=zeppelin").get_data(as_text=True)
     assert "1 expérience, succès" in page and "Un zeppelin de mesure" in page
     assert "Un zeppelin de mesure" in client.get("/").get_data(as_text=True)  # the home page's latest updates
@@ -191,7 +203,7 @@ def test_the_search_page_follows_the_index(app: Flask, sqlite_registry: Registry
     # a record page as anonymous readers see it is kept too, until its next revision
     assert "Un zeppelin de mesure" in client.get("/experiences/217500016-2023-099").get_data(as_text=True)
     renamed = {**row, "intitule": "Un dirigeable de mesure"}
-    assert experiences.publish_upload(sqlite_registry, Caller.operator(), csv_bytes([renamed]), "z.csv").accepted
+    assert experiences.publish_upload(search_registry, Caller.operator(), csv_bytes([renamed]), "z.csv").accepted
     assert "Un dirigeable de mesure" in client.get("/experiences/217500016-2023-099").get_data(as_text=True)
 
 

@@ -43,9 +43,8 @@ def search(registry: Registry, request: SearchRequest) -> Results:
 
 
 def version(registry: Registry) -> str | None:
-    """The index's version when the backend has a cheap one (Whoosh), else None: callers then do not cache."""
-    found = backend(registry)
-    return found.version() if isinstance(found, WhooshSearch) else None
+    """The index's version (None before it exists: callers then do not cache)."""
+    return backend(registry).version()
 
 
 def similar(registry: Registry, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:

@@ -31,5 +31,7 @@ class Backend(Protocol):
 
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]: ...
 
+    def version(self) -> str | None: ...  # changes with every write; None before the index exists
+
     def indexed(self) -> dict[str, str]:
         """id -> content hash of every indexed document."""

@@ -65,6 +65,7 @@ RANKED = 1_000  # a query with more matches ranks this many candidates only (see
 FORMAT = 4  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places.
 # Rows of an older format are rebuilt by the next sync.
 MAX_VALUE = 200  # a facet value filtered on is at most this long (a lexeme is at most 2,047 bytes)
+RECHECK = 0.5  # seconds between two reads of the index's version (as Whoosh's searchers)
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
 
@@ -88,6 +89,8 @@ def quote(word: str) -> str:
 
 
 class PostgresSearch:
+    writes = 0  # index writes made by this process: its own readers see them at once (see `version`)
+
     def __init__(self, engine: Engine, std: Standard) -> None:
         self.engine = engine
         self.std = std
@@ -119,6 +122,20 @@ class PostgresSearch:
                     conn.execute(text("UPDATE search_meta SET version = version + 1 WHERE id = 1"))
             finally:
                 self._local.conn = None
+        PostgresSearch.writes += 1
+
+    def version(self) -> str | None:
+        """The index's version (it changes with every write): read at most every RECHECK s, and at once after
+        a write of this process; None before the first write. A key for caching answers, as Whoosh's."""
+        local, now = self._local, time.monotonic()
+        if getattr(local, "writes", -1) == PostgresSearch.writes and now - local.checked < RECHECK:
+            return local.version
+        with self.engine.connect() as conn:
+            exists = conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL"))
+            found = conn.scalar(text("SELECT version FROM search_meta WHERE id = 1")) if exists else None
+        local.version = None if found is None else f"pg:{found}"
+        local.checked, local.writes = now, PostgresSearch.writes
+        return local.version
 
     def _conn(self) -> Connection:
         conn = getattr(self._local, "conn", None)
