@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import text
@@ -103,6 +104,7 @@ class PostgresSearch:
         self._counts: OrderedDict[tuple[Any, ...], tuple[int, bool, bool, dict[str, dict[str, int]]]] = OrderedDict()
         self._counts_lock = threading.Lock()
         self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-counts")
 
     # ---------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -285,6 +287,35 @@ class PostgresSearch:
                                   "qt": None if query is None else self.any_term(parsed)}
         words = None if parsed.empty else (query or "")
         clause = self._where(req, words, None, params)
+        with self._reading() as conn:
+            if not conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL")):
+                return Results(0, [], {n: {} for n in self.facets}, None, req)
+            version = conn.scalar(text("SELECT version FROM search_meta WHERE id = 1"))
+            key = (version, params["today"], query, parsed.empty, tuple(sorted(req.filters.items())))
+            with self._counts_lock:
+                cached = self._counts.get(key)
+            hits: list[Hit] | None = None
+            if cached is None:
+                # the counts on a second connection while this one makes the page: one query's latency is
+                # then the longer of the two, not their sum (PostgreSQL runs each on its own core)
+                counting = self._pool.submit(self._count_apart, req, clause, words, params)
+                cap = max(int(self.ranked), req.offset + req.limit)  # all the page needs: more than `cap`?
+                seen = conn.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents WHERE {clause} "
+                                        "LIMIT :n) m"), {**params, "n": cap + 1})
+                hits = self._hits(conn, req, clause, params, query, seen) if seen else []
+                cached = counting.result()
+                with self._counts_lock:
+                    self._counts[key] = cached
+                    while len(self._counts) > CACHE_SIZE:
+                        self._counts.popitem(last=False)
+            total, exact, facets_exact, facets = cached
+            if hits is None:
+                hits = self._hits(conn, req, clause, params, query, total) if total else []
+            suggestion = self._suggest(conn, parsed) if total < 3 and not parsed.empty else None
+        return Results(total, hits, facets, suggestion, req, exact, facets_exact)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             # a plan for these very parameters: a generic plan made for a rare word is slow on a common one
             conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
@@ -293,22 +324,12 @@ class PostgresSearch:
             conn.execute(text("SET LOCAL enable_seqscan = off"))
             conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))  # or it scans the primary key
             conn.execute(text("SET LOCAL enable_memoize = off"))  # a cache of unnest() per facet array: slower
-            if not conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL")):
-                return Results(0, [], {n: {} for n in self.facets}, None, req)
-            version = conn.scalar(text("SELECT version FROM search_meta WHERE id = 1"))
-            key = (version, params["today"], query, parsed.empty, tuple(sorted(req.filters.items())))
-            with self._counts_lock:
-                cached = self._counts.get(key)
-            if cached is None:
-                cached = self._count(conn, req, clause, words, params)
-                with self._counts_lock:
-                    self._counts[key] = cached
-                    while len(self._counts) > CACHE_SIZE:
-                        self._counts.popitem(last=False)
-            total, exact, facets_exact, facets = cached
-            hits = self._hits(conn, req, clause, params, query, total) if total else []
-            suggestion = self._suggest(conn, parsed) if total < 3 and not parsed.empty else None
-        return Results(total, hits, facets, suggestion, req, exact, facets_exact)
+            yield conn
+
+    def _count_apart(self, req: SearchRequest, clause: str, words: str | None,
+                     params: dict[str, Any]) -> tuple[int, bool, bool, dict[str, dict[str, int]]]:
+        with self._reading() as conn:
+            return self._count(conn, req, clause, words, params)
 
     def _suggest(self, conn: Connection, parsed: ParsedQuery) -> str | None:
         """For each query word found in no record, the closest word of the index (edit distance 2 at most)."""
