@@ -36,7 +36,8 @@ def published(sqlite_registry: Registry) -> Registry:
     assert experiences.publish_upload(sqlite_registry, OPERATOR, csv_bytes(rows), "corpus.csv").accepted
     experiences.withdraw(sqlite_registry, OPERATOR, exp_id(7), "Fiche publiée deux fois par erreur.")
     changed = {**rows[10], "resume": "Capteurs de bruit ; wifi ; données ouvertes sur le bruit des bus."}
-    assert experiences.publish_upload(sqlite_registry, OPERATOR, csv_bytes([changed]), "v2.csv").accepted
+    empty_title = {**rows[11], "intitule": "Et pour ce qui est de la"}  # stop words only: no term in the field
+    assert experiences.publish_upload(sqlite_registry, OPERATOR, csv_bytes([changed, empty_title]), "v2.csv").accepted
     return sqlite_registry
 
 

@@ -366,8 +366,9 @@ class WhooshSearch:
             reader = s.reader()
             b = weighting._field_B.get(name, weighting.B)
             average = s.avg_field_length(name) or 1
-            cache.length_norm[name] = [weighting.K1 * ((1 - b) + b * reader.doc_field_length(d, name, 0) / average)
-                                       for d in range(reader.doc_count_all())]
+            # Whoosh 2.7 answers None, not the default, for a field with no term (a title of stop words only)
+            cache.length_norm[name] = [weighting.K1 * ((1 - b) + b * (reader.doc_field_length(d, name, 0) or 0)
+                                                       / average) for d in range(reader.doc_count_all())]
         return cache.length_norm[name]
 
     def indexed(self) -> dict[str, str]:
