@@ -277,6 +277,15 @@ def rerun(args: argparse.Namespace) -> None:
     times, totals, exact = timed_search(reg, reqs)
     report_speed(args.backend, times, totals, exact, count)
     print(f"peak memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    if args.baseline:  # SQLite FTS5 over the same records' texts, in the same run
+        folder = Path(tempfile.mkdtemp(prefix="search-fts5-"))
+        try:
+            fbuild, ftimes = fts5(reg, folder, reqs)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        print(f"[fts5 baseline] build {fbuild:.1f} s; p50 {percentile(ftimes, 50):.1f} ms, "
+              f"p95 {percentile(ftimes, 95):.1f} ms")
+        print(f"ratio p95 {args.backend} / fts5: {percentile(times, 95) / max(percentile(ftimes, 95), 1e-9):.2f}x")
     reg.close()
 
 
@@ -399,6 +408,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=0, help="with --home: Whoosh over its documents x N")
     parser.add_argument("--exact-up-to", type=int, default=0, help="PostgreSQL, with --home: counting threshold")
     parser.add_argument("--ranked", type=int, default=1000, help="PostgreSQL, with --exact-up-to: candidates ranked")
+    parser.add_argument("--baseline", action="store_true", help="with --home: SQLite FTS5 over the same texts too")
     run(parser.parse_args())
 
 
