@@ -324,11 +324,17 @@ class PostgresSearch:
             conn.execute(text("SET LOCAL enable_seqscan = off"))
             conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))  # or it scans the primary key
             conn.execute(text("SET LOCAL enable_memoize = off"))  # a cache of unnest() per facet array: slower
+            # a plan that must scan (no words) costs 1e10 with enable_seqscan off, far above jit_above_cost:
+            # compiling it took 80 ms for a 30 ms query
+            conn.execute(text("SET LOCAL jit = off"))
             yield conn
 
     def _count_apart(self, req: SearchRequest, clause: str, words: str | None,
                      params: dict[str, Any]) -> tuple[int, bool, bool, dict[str, dict[str, int]]]:
         with self._reading() as conn:
+            # the facet values counted in a hash table (a few hundred values), not by sorting a million rows
+            # (the planner's choice without words: 645 ms instead of 215 for 100,000 records)
+            conn.execute(text("SET LOCAL enable_sort = off"))
             return self._count(conn, req, clause, words, params)
 
     def _suggest(self, conn: Connection, parsed: ParsedQuery) -> str | None:
