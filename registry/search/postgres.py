@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import os
 import re
 import threading
 import time
@@ -104,7 +105,7 @@ class PostgresSearch:
         self._counts: OrderedDict[tuple[Any, ...], tuple[int, bool, bool, dict[str, dict[str, int]]]] = OrderedDict()
         self._counts_lock = threading.Lock()
         self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-counts")
+        self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its threads)
 
     # ---------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -298,7 +299,7 @@ class PostgresSearch:
             if cached is None:
                 # the counts on a second connection while this one makes the page: one query's latency is
                 # then the longer of the two, not their sum (PostgreSQL runs each on its own core)
-                counting = self._pool.submit(self._count_apart, req, clause, words, params)
+                counting = self._threads().submit(self._count_apart, req, clause, words, params)
                 cap = max(int(self.ranked), req.offset + req.limit)  # all the page needs: more than `cap`?
                 seen = conn.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents WHERE {clause} "
                                         "LIMIT :n) m"), {**params, "n": cap + 1})
@@ -313,6 +314,12 @@ class PostgresSearch:
                 hits = self._hits(conn, req, clause, params, query, total) if total else []
             suggestion = self._suggest(conn, parsed) if total < 3 and not parsed.empty else None
         return Results(total, hits, facets, suggestion, req, exact, facets_exact)
+
+    def _threads(self) -> ThreadPoolExecutor:
+        """This process's counting threads (made here: threads do not survive a fork)."""
+        if self._pool is None or self._pool[0] != os.getpid():
+            self._pool = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-counts"))
+        return self._pool[1]
 
     @contextlib.contextmanager
     def _reading(self, counting: bool = False) -> Iterator[Connection]:
