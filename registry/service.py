@@ -122,7 +122,18 @@ def publish_tables(registry: Registry, raws: list[RawTable], prov: Provenance) -
     return publish(registry, sub, prov)
 
 
-def publish(registry: Registry, sub: Submission, prov: Provenance, std: Standard | None = None) -> PublishResult:
+class RevisionChanged(Exception):
+    """The experience is no longer at the revision the writer read (checked under the write's row lock)."""
+
+    def __init__(self, exp_id: str, current: int | None) -> None:
+        super().__init__(exp_id)
+        self.exp_id, self.current = exp_id, current
+
+
+def publish(registry: Registry, sub: Submission, prov: Provenance, std: Standard | None = None,
+            expected: dict[str, int] | None = None) -> PublishResult:
+    """Stores a checked submission in one transaction (all or nothing). `expected`: experience id -> the
+    revision the writer read (an API's If-Match); checked under the row lock, RevisionChanged otherwise."""
     std = std or get_standard()
     result = PublishResult(sub.report)
     if not sub.valid:
@@ -143,7 +154,7 @@ def publish(registry: Registry, sub: Submission, prov: Provenance, std: Standard
                 for start in range(0, len(ids), CHUNK):
                     changes = [(exp_id, main.get(exp_id), {t: grouped.get(exp_id, {}).get(t, []) for t in child_tables})
                                for exp_id in ids[start:start + CHUNK]]
-                    outcomes += _write_chunk(registry, s, std, changes, prov)
+                    outcomes += _write_chunk(registry, s, std, changes, prov, expected or {})
         except DBAPIError as exc:
             # another writer committed the same experience first (or SQLite's snapshot went stale):
             # the whole transaction is redone on the new state
@@ -176,7 +187,7 @@ Change = tuple[str, dict[str, str] | None, dict[str, list[dict[str, str]]]]  # i
 
 
 def _write_chunk(registry: Registry, s: Session, std: Standard, changes: list[Change],
-                 prov: Provenance) -> list[Outcome]:
+                 prov: Provenance, expected: dict[str, int]) -> list[Outcome]:
     """One slice of a submission: a fixed number of statements whatever the registry's size.
 
     One locking read of the slice's current rows (in id order, so two writers lock in the same order), one read
@@ -185,6 +196,9 @@ def _write_chunk(registry: Registry, s: Session, std: Standard, changes: list[Ch
     ids = sorted(exp_id for exp_id, _, _ in changes)
     current = {e.id: e for e in s.scalars(select(Experience).where(Experience.id.in_(ids))
                                           .order_by(Experience.id).with_for_update())}
+    for exp_id in ids:
+        if exp_id in expected and (current[exp_id].revision if exp_id in current else None) != expected[exp_id]:
+            raise RevisionChanged(exp_id, current[exp_id].revision if exp_id in current else None)
     outcomes: list[Outcome] = []
     pending: list[tuple[int, str, Experience, Record, str]] = []  # position, action, row, record, hash
     for exp_id, main_row, children in changes:

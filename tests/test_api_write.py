@@ -186,6 +186,30 @@ def test_if_match_refuses_a_write_on_a_stale_revision(api: Api) -> None:
     assert bad.status_code == 400
 
 
+def test_if_match_holds_against_a_write_landing_during_the_request(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two programs with the same ETag: the second is refused even when the first commits after the second's
+    early check, while its record is being validated (the revision is checked again under the row lock)."""
+    from registry.actions import submissions
+
+    token = api.auth("217500016")
+    etag = api.web.get(f"/api/v1/experiences/{PARIS}").headers["ETag"]
+    inner = submissions.validate_tables
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(submissions, "validate_tables", inner)  # the other program's write: once
+        other = api.web.patch(f"/api/v1/experiences/{PARIS}", json={"resume": "Écrit par un autre programme."},
+                              headers=token)
+        assert other.status_code == 200
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(submissions, "validate_tables", racing)
+    late = api.web.patch(f"/api/v1/experiences/{PARIS}", json={"resume": "Écrit sur la révision lue avant."},
+                         headers={**token, "If-Match": etag})
+    assert late.status_code == 412 and late.get_json()["error"]["code"] == "revision_mismatch"
+    assert late.headers["ETag"] == '"r2"' and api.revision(PARIS) == 2
+    assert read(api, PARIS)["record"]["experiences"]["resume"] == "Écrit par un autre programme."
+
+
 def test_an_invalid_record_is_refused_whole_with_the_validators_report(api: Api) -> None:
     before = read(api, PARIS)
     doc = {"date_debut": "31/02/2023", "statut": "fini", "indicateurs": [{"nom": ""}]}

@@ -48,13 +48,13 @@ def owners(registry: Registry, sub: Submission) -> set[str]:
 
 def publish(registry: Registry, caller: Caller, sub: Submission, source_name: str | None = None,
             source_url: str | None = None, comment: str | None = None,
-            index_now: bool = True) -> service.PublishResult:
+            index_now: bool = True, expected: dict[str, int] | None = None) -> service.PublishResult:
     """Stores a checked submission (all or nothing), then brings the search index up to date (`index_now=False`:
     a batch writer, the harvest, calls `index.after_write` itself once per batch; the outbox keeps every change)."""
     prov = _provenance(caller, source_name, source_url, comment)
     if sub.valid and Role.ADMIN not in caller.roles:
         check(caller, Permission.PUBLISH, sorted(_sirens(registry, sub)))
-    result = service.publish(registry, sub, prov)
+    result = service.publish(registry, sub, prov, expected=expected)
     if result.outcomes and index_now:
         index.after_write(registry)
     return result

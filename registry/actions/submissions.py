@@ -10,7 +10,8 @@ its child rows under the child tables' names, as a JSON upload). Three ways to w
   that table, a child table left out is kept. It is laid over the stored record before validation (the
   validator sees the whole record); a client that must not overwrite a concurrent change sends If-Match.
 
-`expected_revision` (the API's If-Match) refuses a write made on a revision that is no longer the current one.
+`expected_revision` (the API's If-Match) refuses a write made on a revision that is no longer the current one
+(checked early, and again under the write's row lock: of two writers with the same revision, only the first wins).
 `dry_run` validates and checks the rights, and stores nothing.
 """
 
@@ -167,7 +168,8 @@ def write_record(registry: Registry, caller: Caller, doc: Any, mode: Mode, exp_i
                                                  f"{expected_revision} : relisez-la avant de la modifier.", current)
     sub = validate_tables(raws, std=std, known_ids=service.known_ids(registry),
                           limits=service.default_limits(registry))
-    return _finish(registry, caller, sub, dry_run, comment)
+    expected = None if expected_revision is None else {exp_id: expected_revision}
+    return _finish(registry, caller, sub, dry_run, comment, expected=expected)
 
 
 def write_file(registry: Registry, caller: Caller, data: bytes, name: str, dry_run: bool = False,
@@ -178,13 +180,19 @@ def write_file(registry: Registry, caller: Caller, data: bytes, name: str, dry_r
 
 
 def _finish(registry: Registry, caller: Caller, sub: Submission, dry_run: bool, comment: str | None,
-            source_name: str = SOURCE) -> WriteResult:
+            source_name: str = SOURCE, expected: dict[str, int] | None = None) -> WriteResult:
     service.Provenance("api", caller.actor, None, source_name, comment)  # a bad comment: refused before writing
     _check_rights(registry, caller, sub)
     ids = sub.experience_ids() if sub.valid else []
     if dry_run or not sub.valid:
         return WriteResult(sub.report, dry_run, ids)
-    result = experiences.publish(registry, caller, sub, source_name=source_name, comment=comment)
+    try:  # If-Match was checked above for a clear early answer, and again under the write's row lock
+        result = experiences.publish(registry, caller, sub, source_name=source_name, comment=comment,
+                                     expected=expected)
+    except service.RevisionChanged as exc:
+        raise WriteConflict("revision_mismatch", f"L'expérience {exc.exp_id} a changé pendant l'écriture (révision "
+                                                 f"{exc.current}) : relisez-la avant de la modifier.",
+                            exc.current) from None
     return WriteResult(result.report, False, ids, result.outcomes)
 
 
