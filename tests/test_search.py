@@ -176,6 +176,20 @@ def test_similar_experiences(corpus: Registry) -> None:
     assert exp_id(3) not in similar and similar[exp_id(6)] == CORPUS[6][0]  # both about capteurs
 
 
+def test_similar_experiences_share_distinctive_words_not_common_ones(corpus: Registry) -> None:
+    """Eight records share the common words of record 101 (projet, réseau, capteurs, permis), one shares its rare
+    ones (nappe phréatique, marais salant): that one comes first."""
+    common = "Le projet a permis de déployer un réseau de capteurs ; le projet et le réseau de capteurs ont permis {}."
+    texts = {101: common.format("le suivi de la nappe phréatique du marais salant"),
+             102: "Suivi de la nappe phréatique et du marais salant par des sondes.",
+             **{n: common.format(f"la mesure numéro {n}") for n in range(103, 111)}}
+    rows = [{**row(1), "id_experience": exp_id(n), "intitule": f"Expérience {n}", "resume": text}
+            for n, text in texts.items()]
+    assert experiences.publish_upload(corpus, OPERATOR, csv_bytes(rows), "more.csv").accepted
+    similar = [i for i, _ in search_index.similar(corpus, OPERATOR, exp_id(101))]
+    assert similar[0] == exp_id(102) and exp_id(101) not in similar
+
+
 def test_analyzer_makes_french_word_forms_meet() -> None:
     from registry.search.whoosh_index import analyzer
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import math
 import os
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -58,13 +59,18 @@ DDL = (
     # the index's own words, accents folded, not stemmed: for "did you mean"
     "CREATE TABLE IF NOT EXISTS search_words (word text PRIMARY KEY, head text NOT NULL, size integer NOT NULL)",
     "CREATE INDEX IF NOT EXISTS search_words_head ON search_words (head, size)",
+    # in how many records each word was indexed (counted again when a record is indexed again; exact after a
+    # rebuild): the distinctive words of a record, for "similar experiences"
+    "ALTER TABLE search_words ADD COLUMN IF NOT EXISTS docs integer NOT NULL DEFAULT 0",
     "INSERT INTO search_meta VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
     "INSERT INTO search_meta VALUES (2, 0) ON CONFLICT (id) DO NOTHING",  # the format of the rows (FORMAT)
 )
 EXACT_UP_TO = 10_000  # matches counted exactly below this; from it on, "10,000 or more" (Elasticsearch's default)
-SIMILAR_CANDIDATES = 200  # records ranked for "similar experiences" (of each kind: title, text)
+SIMILAR_CANDIDATES = 200  # records ranked for "similar experiences"
+SIMILAR_WORDS = 8  # a record's most distinctive words, for "similar experiences"
 RANKED = 1_000  # a query with more matches ranks this many candidates only (see `_hits`)
-FORMAT = 4  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places.
+FORMAT = 5  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places;
+# 5: search_words.docs.
 # Rows of an older format are rebuilt by the next sync.
 MAX_VALUE = 200  # a facet value filtered on is at most this long (a lexeme is at most 2,047 bytes)
 RECHECK = 0.5  # seconds between two reads of the index's version (as Whoosh's searchers)
@@ -73,6 +79,10 @@ ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "
 
 
 WORDS = re.compile(r"\w+")
+
+
+def _folded_words(value: str) -> list[str]:
+    return [w for w in WORDS.findall(fold(value)) if 3 <= len(w) <= 40]
 
 
 def distance(a: str, b: str) -> int:
@@ -201,10 +211,13 @@ class PostgresSearch:
         return count
 
     def _words(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        words = {w for r in rows for w in WORDS.findall(fold(f"{r['t']} {r['x']}")) if 3 <= len(w) <= 40}
-        if words:
-            conn.execute(text("INSERT INTO search_words VALUES (:w, :h, :n) ON CONFLICT (word) DO NOTHING"),
-                         [{"w": w, "h": w[:2], "n": len(w)} for w in sorted(words)])
+        counts: Counter[str] = Counter()
+        for r in rows:
+            counts.update(set(_folded_words(f"{r['t']} {r['x']}")))
+        if counts:
+            conn.execute(text("INSERT INTO search_words AS w VALUES (:w, :h, :n, :d) ON CONFLICT (word) DO UPDATE "
+                              "SET docs = w.docs + excluded.docs"),
+                         [{"w": w, "h": w[:2], "n": len(w), "d": n} for w, n in sorted(counts.items())])
 
     def _upsert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         self._words(conn, rows)
@@ -461,24 +474,33 @@ class PostgresSearch:
         return hits
 
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
-        """The records sharing most of this one's most frequent words."""
+        """The records sharing most of this one's distinctive words: its words weighted by their count in it and
+        their rarity in the registry (tf-idf, from `search_words`), the best SIMILAR_WORDS of them; the records
+        holding any (rare words: few candidates) ranked by `ts_rank_cd`, at most SIMILAR_CANDIDATES of them."""
         with self.engine.connect() as conn:
             if not conn.scalar(text("SELECT to_regclass('search_documents') IS NOT NULL")):
                 return []
-            words = conn.scalars(text(
-                "SELECT lexeme FROM search_documents, unnest(tsv) WHERE id = :id AND length(lexeme) > 3 "
-                "AND strpos(lexeme, ' ') = 0 AND strpos(lexeme, '=') = 0 "
-                "ORDER BY array_length(positions, 1) DESC, lexeme LIMIT 12"), {"id": exp_id}).all()
-            if not words:
+            row = conn.execute(text("SELECT d.intitule, t.texte FROM search_documents d JOIN search_texts t "
+                                    "USING (id) WHERE d.id = :id"), {"id": exp_id}).first()
+            if row is None:
                 return []
-            query = " | ".join(quote(w) for w in words)
-            # ranking reads each candidate's whole tsvector: rank a bounded set (those sharing a word of their
-            # title first), not every record sharing one word (most of a large registry: 2 s at 100,000)
+            counts = Counter(w for w in _folded_words(f"{row.intitule} {row.intitule} {row.texte}") if len(w) > 3)
+            if not counts:
+                return []
+            known = dict(conn.execute(text("SELECT word, docs FROM search_words WHERE word = ANY(:w)"),
+                                      {"w": list(counts)}).all())
+            size = max(conn.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'search_documents'")) or 0,
+                       1.0)
+            weight = {w: n * math.log(1 + size / max(known.get(w, 1), 1)) for w, n in counts.items()
+                      if known.get(w, 0) > 1}  # a word of this record only leads nowhere
+            chosen = sorted(weight, key=lambda w: (-weight[w], w))[:SIMILAR_WORDS]
+            stems = sorted({t.text for w in chosen for t in self.analyzer(w)})
+            if not stems:
+                return []
+            query = " | ".join(quote(t) for t in stems)
             rows = conn.execute(text(
-                "SELECT d.id, d.intitule FROM ("
-                "(SELECT id FROM search_documents WHERE tsv_title @@ CAST(:q AS tsquery) AND id <> :id LIMIT :c) "
-                "UNION (SELECT id FROM search_documents WHERE tsv @@ CAST(:q AS tsquery) AND id <> :id LIMIT :c)"
-                ") c JOIN search_documents d ON d.id = c.id "
+                "SELECT d.id, d.intitule FROM (SELECT id FROM search_documents WHERE tsv @@ CAST(:q AS tsquery) "
+                "AND id <> :id LIMIT :c) c JOIN search_documents d ON d.id = c.id "
                 "ORDER BY ts_rank_cd(d.tsv, CAST(:q AS tsquery)) DESC, d.id LIMIT :n"),
                 {"q": query, "id": exp_id, "n": limit, "c": SIMILAR_CANDIDATES}).all()
             return [(r.id, r.intitule) for r in rows]
