@@ -321,3 +321,55 @@ def test_postgres_search_works_in_a_process_forked_after_searching(corpus: Regis
             pytest.fail("the forked process never got its search answered")
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+@pytest.mark.parametrize("search_registry", [("postgresql", "postgresql")], indirect=True, ids=["postgresql-fts"])
+def test_postgres_search_never_deadlocks_with_an_exclusive_lock(corpus: Registry,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search counts on a second connection: if the first held its locks while waiting, a writer asking for an
+    exclusive lock in between (a format change, an operator's VACUUM FULL) would wait for the first, and the
+    counts behind the writer: a deadlock PostgreSQL cannot see. The writer gives up after 10 s here."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    from registry.search.postgres import PostgresSearch
+
+    backend = search.backend(corpus)
+    backend._counts.clear()  # type: ignore[attr-defined]
+    queued = threading.Event()
+    got: list[bool] = []
+
+    def writer() -> None:
+        with corpus.engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+            try:
+                conn.execute(text("LOCK TABLE search_documents IN ACCESS EXCLUSIVE MODE"))
+                got.append(True)
+            except Exception:  # the lock timed out: the deadlock this test looks for
+                got.append(False)
+
+    count_apart, hits = PostgresSearch._count_apart, PostgresSearch._hits
+
+    def late_count(self: PostgresSearch, *args: object) -> object:
+        assert queued.wait(10)  # counts start once the writer waits for the page's connection
+        return count_apart(self, *args)  # type: ignore[arg-type]
+
+    def hits_then_writer(self: PostgresSearch, *args: object) -> object:
+        page = hits(self, *args)  # type: ignore[arg-type]
+        threading.Thread(target=writer, daemon=True).start()
+        with corpus.engine.connect() as conn:
+            for _ in range(200):
+                if conn.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted "
+                                    "AND mode = 'AccessExclusiveLock'")):
+                    break
+                time.sleep(0.02)
+        queued.set()
+        return page
+
+    monkeypatch.setattr(PostgresSearch, "_count_apart", late_count)
+    monkeypatch.setattr(PostgresSearch, "_hits", hits_then_writer)
+    start = time.monotonic()
+    assert found(corpus, "capteur") == ids(3, 6)
+    assert time.monotonic() - start < 8 and got == [True]

@@ -126,8 +126,12 @@ class PostgresSearch:
                 if time.monotonic() >= deadline:
                     raise IndexBusy("index PostgreSQL en cours d'écriture par un autre processus")
                 time.sleep(0.05)
-            for statement in DDL:
-                conn.execute(text(statement))
+            # the tables of this format (ALTER TABLE takes an exclusive lock, even when there is nothing to do:
+            # every reader would wait for the end of every write)
+            if not conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL")) or \
+                    conn.scalar(text("SELECT version FROM search_meta WHERE id = 2")) != FORMAT:
+                for statement in DDL:
+                    conn.execute(text(statement))
             self._local.conn, self._local.dirty = conn, False
             try:
                 yield
@@ -317,6 +321,10 @@ class PostgresSearch:
                 seen = conn.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents WHERE {clause} "
                                         "LIMIT :n) m"), {**params, "n": cap + 1})
                 hits = self._hits(conn, req, clause, params, query, seen) if seen else []
+                # no lock held while waiting for the other connection: a writer asking for an exclusive lock
+                # (a format change, an operator's VACUUM FULL) would queue the counts behind it, and itself wait
+                # for this transaction: a deadlock PostgreSQL cannot see
+                conn.commit()
                 cached = counting.result()
                 with self._counts_lock:
                     self._counts[key] = cached
