@@ -305,11 +305,11 @@ class PostgresSearch:
                                   "qt": None if query is None else self.any_term(parsed)}
         words = None if parsed.empty else (query or "")
         clause = self._where(req, words, None, params)
+        version = self.version()  # the cache key: the same read as the site's page memory
+        if version is None:
+            return Results(0, [], {n: {} for n in self.facets}, None, req)
+        key = (version, params["today"], query, parsed.empty, tuple(sorted(req.filters.items())))
         with self._reading() as conn:
-            if not conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL")):
-                return Results(0, [], {n: {} for n in self.facets}, None, req)
-            version = conn.scalar(text("SELECT version FROM search_meta WHERE id = 1"))
-            key = (version, params["today"], query, parsed.empty, tuple(sorted(req.filters.items())))
             with self._counts_lock:
                 cached = self._counts.get(key)
             hits: list[Hit] | None = None

@@ -248,15 +248,11 @@ class WhooshSearch:
         scores: dict[int, float] | None = None
         for word in words:
             part: dict[int, float] = {}
-            get = part.get
             for name in TEXT_FIELDS:
                 if not s.schema[name].scorable:
                     return None
-                factor = s.idf(name, word) * (weighting.K1 + 1)
-                norm = self._norm(s, weighting, name)
-                for ids, weights in _posting_blocks(reader, name, word):
-                    for d, tf in zip(ids, weights, strict=True):
-                        part[d] = get(d, 0.0) + factor * tf / (tf + norm[d])
+                _add_bm25(part, reader, name, word, s.idf(name, word) * (weighting.K1 + 1),
+                          self._norm(s, weighting, name))
             scores = part if scores is None else {d: v + part[d] for d, v in scores.items() if d in part}
         return {d: v for d, v in (scores or {}).items() if d in live}
 
@@ -344,9 +340,7 @@ class WhooshSearch:
                     cache.dense[word] = parts = (parts, max(parts))
                 dense.append((factor, *parts))
                 continue
-            for ids, weights in _posting_blocks(reader, SIMILAR_FIELD, word):
-                for d, tf in zip(ids, weights, strict=True):
-                    scores[d] = get(d, 0.0) + factor * tf / (tf + norm[d])
+            _add_bm25(scores, reader, SIMILAR_FIELD, word, factor, norm)
         def total(d: int) -> float:  # the rare terms' part (`scores`) and the common terms'
             return get(d, 0.0) + sum(factor * parts[d] for factor, parts, _ in dense)
 
@@ -377,6 +371,15 @@ class WhooshSearch:
         if s is None:
             return {}
         return {f["id"]: f.get("content_hash", "") for f in s.all_stored_fields()}
+
+
+def _add_bm25(scores: dict[int, float], reader: IndexReader, field: str, word: str, factor: float,
+              norm: list[float]) -> None:
+    """Adds a term's BM25 part to each document holding it: factor (idf x (K1 + 1), boost) x tf / (tf + norm)."""
+    get = scores.get
+    for ids, weights in _posting_blocks(reader, field, word):
+        for d, tf in zip(ids, weights, strict=True):
+            scores[d] = get(d, 0.0) + factor * tf / (tf + norm[d])
 
 
 def _posting_blocks(reader: IndexReader, field: str, word: str) -> Iterable[tuple[Any, Any]]:
