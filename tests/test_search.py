@@ -130,6 +130,12 @@ def test_filters_combine_and_counts_equal_what_the_filter_returns(corpus: Regist
         assert len(found(corpus, "", statut=(code,))) == n
     # other facets count within the filtered set
     assert sum(results.facets["domaine"].values()) == 2
+    # results overdue or not (derived from two fields and today's date): a record with no due date is not late
+    for text in ("", "voir"):
+        late = search_index.search(corpus, OPERATOR, search_index.request(text)).facets["resultats_en_retard"]
+        assert sum(late.values()) == len(CORPUS), text
+        for code, n in late.items():
+            assert len(found(corpus, text, resultats_en_retard=(code,))) == n, (text, code)
     # the same for a facet of several values per record, and for one with words
     for text, name in (("", "technologies"), ("capteur", "technologies"), ("", "statut")):
         every = search_index.search(corpus, OPERATOR, search_index.request(text)).facets[name]

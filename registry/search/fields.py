@@ -8,6 +8,7 @@ from registry.standard import KEY_FIELD, Standard, TableSpec
 
 NONE = "_vide"  # the bucket of records where a facet field is empty ("Non renseigné")
 YES, NO = "oui", "non"
+OVERDUE = "resultats_en_retard"  # derived: results due before today and not published
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ def text_fields(table: TableSpec) -> list[str]:
 def facets(std: Standard) -> list[Facet]:
     enum = [Facet(f.name, f.is_list, "enum") for f in std.main.fields if f.codes]
     computed = [Facet("region", False, "territory"), Facet("departement", False, "territory"),
-                Facet("annee_debut", False, "year"), Facet("resultats_en_retard", False, "derived"),
+                Facet("annee_debut", False, "year"), Facet(OVERDUE, False, "derived"),
                 Facet("cibles_modifiees", False, "derived")]
     return enum + computed
 

@@ -31,14 +31,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from registry.search import snippets
 from registry.search.documents import Doc
-from registry.search.fields import NO, YES, facet_names, facets
+from registry.search.fields import NO, OVERDUE, YES, facet_names, facets
 from registry.search.model import Hit, Results, SearchRequest
+from registry.search.pg_memory import FacetMemory, Snapshot, first_positions
 from registry.search.query import Clause, ParsedQuery, parse
 from registry.search.whoosh_index import IndexBusy, analyzer, fold
 from registry.standard import Standard
 
 LOCK_KEY = 7_246_031  # the writers' advisory lock (released with the transaction, or the session's death)
-OVERDUE = "resultats_en_retard"
 FIELD_GAP = 100  # positions between fields, so that a phrase never spans two of them
 MAX_POSITION = 16383
 BATCH = 500
@@ -75,6 +75,7 @@ FORMAT = 5  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-va
 MAX_VALUE = 200  # a facet value filtered on is at most this long (a lexeme is at most 2,047 bytes)
 RECHECK = 0.5  # seconds between two reads of the index's version (as Whoosh's searchers)
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
+HIT_COLUMNS = "id, intitule, nom_porteur, date_maj, date_debut, cout, facet_values"
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
 
 
@@ -116,6 +117,7 @@ class PostgresSearch:
         self._counts_lock = threading.Lock()
         self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its threads)
+        self.memory = FacetMemory(engine, self._threads)  # searches without words, counted in this process
 
     # ---------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -284,7 +286,7 @@ class PostgresSearch:
             if name == skip or name not in self.facets:
                 continue
             if name == OVERDUE:
-                late = "(results_due < :today AND NOT results_published)"
+                late = "(coalesce(results_due < :today, false) AND NOT results_published)"  # no due date: not late
                 late_parts = [late if v == YES else f"NOT {late}" if v == NO else "false" for v in values]
                 where.append("(" + " OR ".join(late_parts) + ")")
                 continue
@@ -308,6 +310,8 @@ class PostgresSearch:
         version = self.version()  # the cache key: the same read as the site's page memory
         if version is None:
             return Results(0, [], {n: {} for n in self.facets}, None, req)
+        if parsed.empty and (snap := self.memory.get(version)) is not None:
+            return self._browse(snap, req, clause, params)
         key = (version, params["today"], query, parsed.empty, tuple(sorted(req.filters.items())))
         with self._reading() as conn:
             with self._counts_lock:
@@ -335,6 +339,24 @@ class PostgresSearch:
                 hits = self._hits(conn, req, clause, params, query, total) if total else []
             suggestion = self._suggest(conn, parsed) if total < 3 and not parsed.empty else None
         return Results(total, hits, facets, suggestion, req, exact, facets_exact)
+
+    def _browse(self, snap: Snapshot, req: SearchRequest, clause: str, params: dict[str, Any]) -> Results:
+        """A search without words from this process's snapshot (`pg_memory`): the counts, and the page when in
+        the snapshot's order (by update date); the page's rows then read by their keys."""
+        total, facets, matches = snap.counts(self.facets, req.filters, params["today"])
+        with self._reading() as conn:
+            if not total:
+                hits: list[Hit] = []
+            elif ORDER.get(req.sort, ORDER["date_maj"]) == ORDER["date_maj"]:
+                wanted = [snap.ids[p] for p in first_positions(matches, req.offset, req.limit)]
+                rows = conn.execute(text(f"SELECT {HIT_COLUMNS}, 0.0 AS score, t.texte FROM search_documents d "
+                                         "JOIN search_texts t USING (id) WHERE d.id = ANY(:ids)"),
+                                    {"ids": wanted}).all()
+                place = {doc_id: i for i, doc_id in enumerate(wanted)}
+                hits = self._hit_list(sorted(rows, key=lambda r: place[r.id]), req)
+            else:
+                hits = self._hits(conn, req, clause, params, None, total)
+        return Results(total, hits, facets, None, req)
 
     def _threads(self) -> ThreadPoolExecutor:
         """This process's counting threads (made here: threads do not survive a fork)."""
@@ -449,8 +471,8 @@ class PostgresSearch:
         """The page. By relevance, `ts_rank_cd` ranks every match when there are `ranked` or fewer; beyond,
         ranking reads each match's whole tsvector (the cost of broad queries), so it ranks `ranked` candidates:
         the matches with a wanted word in their title or bearer, else (too few of them) the first matches."""
-        sql = ("SELECT d.*, t.texte FROM (SELECT id, intitule, nom_porteur, date_maj, date_debut, cout, "
-               "facet_values, {score} AS score FROM {source} d WHERE {clause} ORDER BY {order} LIMIT :limit "
+        sql = (f"SELECT d.*, t.texte FROM (SELECT {HIT_COLUMNS}, {{score}} AS score FROM {{source}} d WHERE "
+               "{clause} ORDER BY {order} LIMIT :limit "
                "OFFSET :offset) d JOIN search_texts t USING (id) ORDER BY {order}")  # the texts of the page only
         args = {**params, "limit": req.limit, "offset": req.offset}
         rows: list[Any] = []
@@ -469,6 +491,9 @@ class PostgresSearch:
             order = ORDER.get(req.sort, ORDER["date_maj"])
             rows = conn.execute(text(sql.format(score="0.0", source="search_documents", clause=clause,
                                                 order=order)), args).all()
+        return self._hit_list(rows, req)
+
+    def _hit_list(self, rows: Iterable[Any], req: SearchRequest) -> list[Hit]:
         terms = {t.text for w in parse(req.text).words() for t in self.analyzer(w)}
         hits = []
         for row in rows:

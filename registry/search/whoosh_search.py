@@ -24,7 +24,7 @@ from whoosh.searching import Searcher
 
 from registry.search import snippets
 from registry.search.documents import Doc
-from registry.search.fields import NO, YES, facet_names
+from registry.search.fields import NO, OVERDUE, YES, facet_names
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.query import Clause, ParsedQuery, parse
 from registry.search.whoosh_index import IndexFolder, analyzer
@@ -32,7 +32,6 @@ from registry.standard import Standard
 
 TEXT_FIELDS = ("intitule", "nom_porteur", "texte")
 RECHECK = 0.5  # seconds between two checks that the index has not changed
-OVERDUE = "resultats_en_retard"
 SIMILAR_FIELD, SIMILAR_TERMS = "texte", 5  # what Whoosh's more_like(docnum, "texte") uses
 DENSE_SHARE = 4  # a key term found in more than a quarter of the records is kept as a table (see `similar`)
 SORT_FIELDS = {"date_maj": ("date_maj", True), "date_debut": ("date_debut", True), "cout": ("cout", True)}

@@ -1,0 +1,180 @@
+"""Browsing by facets on PostgreSQL, answered in the web process: every record's facet values as bitmasks.
+
+A search without words (browsing by facets, the compliance pages) counts every match exactly: in SQL that is an
+`unnest` of every matching record's values and a hash aggregate, 130-270 ms at 100,000 records, once per process
+and index version. Here each value is a bitmask of record positions, positions in the default order (`date_maj`
+DESC, id): a count is an AND and a bit count (~1 ms for every facet at 100,000), and the first page of that order
+is the first bits set. A snapshot is of one index version, read in one transaction (REPEATABLE READ): it answers
+only searches of that very version; a search of another is answered in SQL while a thread of the process reads the
+new one (never more than a fifth of the time: under a stream of writes, SQL answers).
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from registry.search.fields import NO, OVERDUE, YES
+
+SEPARATOR = "\x1f"  # between the values of a record, as read (faster than reading a text[])
+MAX_BYTES = 64 * 2**20  # bitmasks beyond this (values × records / 8) stay in SQL
+PAUSE = 4.0  # after a read of d seconds, the next waits 4 d: reading takes at most a fifth of the time
+
+
+def bitmask(positions: list[int], size: int) -> int:
+    buf = bytearray((size >> 3) + 1)
+    for p in positions:
+        buf[p >> 3] |= 1 << (p & 7)
+    return int.from_bytes(buf, "little")
+
+
+def first_positions(mask: int, offset: int, limit: int) -> list[int]:
+    """The positions of the bits set in `mask`, from the lowest: the `limit` after the first `offset`."""
+    out: list[int] = []
+    if limit <= 0:
+        return out
+    data = mask.to_bytes((mask.bit_length() + 7) >> 3 or 1, "little")
+    step = 4096  # whole chunks skipped by their bit count
+    for start in range(0, len(data), step):
+        chunk = int.from_bytes(data[start:start + step], "little")
+        n = chunk.bit_count()
+        if n <= offset:
+            offset -= n
+            continue
+        while chunk:
+            low = chunk & -chunk
+            if offset:
+                offset -= 1
+            else:
+                out.append(start * 8 + low.bit_length() - 1)
+                if len(out) == limit:
+                    return out
+            chunk ^= low
+    return out
+
+
+@dataclass
+class Snapshot:
+    version: str
+    ids: list[str]  # by position: the default order (date_maj DESC, id)
+    values: dict[str, dict[str, int]]  # facet → value → the positions holding it
+    due: dict[str, int]  # results_due → the positions of unpublished results due then
+    late: dict[str, int] = field(default_factory=dict)  # today → the positions whose results are overdue
+
+    @property
+    def all(self) -> int:
+        return (1 << len(self.ids)) - 1
+
+    def overdue(self, today: str) -> int:
+        if today not in self.late:  # the same all day long
+            mask = 0
+            for due, positions in self.due.items():
+                if due < today:
+                    mask |= positions
+            self.late = {today: mask}
+        return self.late[today]
+
+    def _values(self, name: str, today: str) -> dict[str, int]:
+        if name != OVERDUE:
+            return self.values.get(name, {})
+        late = self.overdue(today)
+        return {YES: late, NO: self.all & ~late}
+
+    def counts(self, facets: list[str], filters: Mapping[str, tuple[str, ...]],
+               today: str) -> tuple[int, dict[str, dict[str, int]], int]:
+        """(total, every facet's counts, the matches): any value of a filter (a value no record has matches
+        nothing), every filter; a filtered facet is counted without its own filter."""
+        chosen: dict[str, int] = {}
+        for name, wanted in filters.items():
+            if name in facets:
+                values = self._values(name, today)
+                chosen[name] = functools.reduce(operator.or_, (values.get(v, 0) for v in wanted), 0)
+        matches = functools.reduce(operator.and_, chosen.values(), self.all)
+        out: dict[str, dict[str, int]] = {}
+        for name in facets:
+            base = functools.reduce(operator.and_, (m for n, m in chosen.items() if n != name), self.all)
+            counted = {code: (base & positions).bit_count() for code, positions in self._values(name, today).items()}
+            out[name] = {code: n for code, n in counted.items() if n}
+        return matches.bit_count(), out, matches
+
+
+def read(engine: Engine) -> tuple[str, Snapshot | None]:
+    """The index's version and, read in the same transaction, its snapshot (None when too large for bitmasks)."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        version = f"pg:{conn.scalar(text('SELECT version FROM search_meta WHERE id = 1'))}"
+        rows = conn.execute(text(
+            f"SELECT id, array_to_string(facet_values, '{SEPARATOR}'), results_due, results_published "
+            "FROM search_documents ORDER BY date_maj DESC, id")).all()
+        conn.rollback()
+    ids: list[str] = []
+    positions: dict[str, list[int]] = {}
+    due: dict[str, list[int]] = {}
+    for pos, (doc_id, values, results_due, published) in enumerate(rows):
+        ids.append(doc_id)
+        for value in values.split(SEPARATOR) if values else ():
+            positions.setdefault(value, []).append(pos)
+        if results_due and not published:
+            due.setdefault(results_due, []).append(pos)
+    size = len(ids)
+    if (len(positions) + len(due) + 1) * (size / 8) > MAX_BYTES:
+        return version, None
+    values: dict[str, dict[str, int]] = {}
+    for value, held in positions.items():
+        name, _, code = value.partition("=")
+        values.setdefault(name, {})[code] = bitmask(held, size)
+    return version, Snapshot(version, ids, values, {d: bitmask(p, size) for d, p in due.items()})
+
+
+class FacetMemory:
+    """This process's snapshot, read again in the background when the index has changed."""
+
+    def __init__(self, engine: Engine, threads: Callable[[], Executor], background: bool = True) -> None:
+        self.engine = engine
+        self.threads = threads
+        self.background = background  # False: a search waits for the read (tests)
+        self.snapshot: Snapshot | None = None
+        self.reads = 0  # snapshots read by this process
+        self._lock = threading.Lock()
+        self._reading: int | None = None  # the process reading (a fork does not inherit the thread)
+        self._next = 0.0  # monotonic time before which no new read starts
+        self._too_large: str | None = None  # the version found too large for bitmasks
+
+    def get(self, version: str) -> Snapshot | None:
+        """The snapshot of `version`, or None (then read in the background, if not too large)."""
+        snap = self.snapshot
+        if snap is not None and snap.version == version:
+            return snap
+        if self._too_large == version:
+            return None
+        with self._lock:
+            if self._reading == os.getpid() or (self.background and time.monotonic() < self._next):
+                return None
+            self._reading = os.getpid()
+        if not self.background:
+            self._read()
+            snap = self.snapshot
+            return snap if snap is not None and snap.version == version else None
+        self.threads().submit(self._read)
+        return None
+
+    def _read(self) -> None:
+        start = time.monotonic()
+        try:
+            version, snap = read(self.engine)
+            if snap is None:
+                self._too_large = version
+            else:
+                self.snapshot, self.reads = snap, self.reads + 1
+        finally:
+            with self._lock:
+                end = time.monotonic()
+                self._reading, self._next = None, end + PAUSE * (end - start)

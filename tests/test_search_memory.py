@@ -1,0 +1,163 @@
+"""Browsing by facets on PostgreSQL answered from the process's bitmasks (`registry/search/pg_memory.py`): the
+same answers as SQL for every kind of filter, sort and page; never the answer of an older index version."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry import search
+from registry.actions import Caller, experiences
+from registry.actions import index as search_index
+from registry.paths import DEMO_DIR
+from registry.search import pg_memory
+from registry.search.model import Results, SearchRequest
+from registry.store import Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATOR = Caller.operator()
+on_postgres = pytest.mark.parametrize("search_registry", [("postgresql", "postgresql")], indirect=True,
+                                     ids=["postgresql-fts"])
+
+
+@pytest.fixture
+def browsing(search_registry: Registry, tmp_path: Path) -> Iterator[Registry]:
+    """The demo records and 120 synthetic ones (many dates, statuses, overdue results, several values per
+    record in the list facets)."""
+    spec = importlib.util.spec_from_file_location("synthetic_data", ROOT / "data" / "synthetic.py")
+    assert spec is not None and spec.loader is not None
+    synthetic = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(synthetic)
+    synthetic.generate(tmp_path / "synthetic", 120, seed=3)
+    for folder in (DEMO_DIR, tmp_path / "synthetic"):
+        result = experiences.publish_file(search_registry, OPERATOR, folder)
+        assert result.accepted, result.report.to_text()
+    yield search_registry
+
+
+def answer(reg: Registry, req: SearchRequest) -> tuple[Any, ...]:
+    r = search_index.search(reg, OPERATOR, req)
+    return r.total, r.exact, r.facets_exact, r.facets, [(h.id, h.intitule, h.date_maj, h.facets) for h in r.hits]
+
+
+def requests(every: Results) -> list[SearchRequest]:
+    """Word-less searches built from the data: each facet's values alone and two at a time (OR), facets two at a
+    time (AND), results overdue or not, values no record has, every sort, pages beyond the first and the last."""
+    filters: list[dict[str, tuple[str, ...]]] = [{}]
+    for name, counts in every.facets.items():
+        codes = sorted(counts, key=lambda c: (-counts[c], c))
+        filters += [{name: (c,)} for c in codes[:4]] + [{name: tuple(codes[:2])}]
+    named = [(n, sorted(c)[0]) for n, c in every.facets.items() if c]
+    filters += [{a: (x,), b: (y,)} for (a, x), (b, y) in itertools.combinations(named, 2)][:40]
+    filters += [{"resultats_en_retard": ("oui",), "statut": ("termine", "abandonne")},
+                {"resultats_en_retard": ("non",)}, {"resultats_en_retard": ("peut-etre",)},
+                {"statut": ("x" * 5000,)}, {"statut": ("abandonne' | 'termine",)}, {"technologies": ("é" * 300,)}]
+    out = [search_index.request("", f, limit=7) for f in filters]
+    for sort, offset in itertools.product(("pertinence", "date_maj", "date_debut", "cout"), (0, 7, 150, 10_000)):
+        out += [search_index.request("", {}, sort, 10, offset),
+                search_index.request("", {"statut": ("termine",)}, sort, 3, offset)]
+    return out
+
+
+@on_postgres
+def test_browsing_from_memory_answers_exactly_as_sql(browsing: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    backend: Any = search.backend(browsing)
+    every = search_index.search(browsing, OPERATOR, search_index.request(limit=1))
+    assert every.total == 163 and every.facets["resultats_en_retard"].get("oui", 0) > 0
+    asked = requests(every)
+    with monkeypatch.context() as m:
+        m.setattr(backend.memory, "get", lambda version: None)  # every count in SQL
+        expected = [answer(browsing, req) for req in asked]
+    used: list[SearchRequest] = []
+    browse = backend._browse
+    monkeypatch.setattr(backend, "_browse", lambda snap, req, *a: used.append(req) or browse(snap, req, *a))
+    backend.memory.background = False  # read at the first search, not in a thread
+    for req, wanted in zip(asked, expected, strict=True):
+        assert answer(browsing, req) == wanted, req
+    assert used == asked and backend.memory.reads == 1  # one read for one index version
+    assert sum(1 for _, _, _, _, hits in expected if hits) > len(asked) // 2  # pages were compared, not empties
+    # a search with words stays in SQL
+    assert search_index.search(browsing, OPERATOR, search_index.request("capteurs")).total > 0
+    assert used == asked
+
+
+@on_postgres
+def test_a_write_is_counted_at_once_never_from_an_older_snapshot(browsing: Registry) -> None:
+    backend: Any = search.backend(browsing)
+    before = search_index.search(browsing, OPERATOR, search_index.request())
+    deadline = time.monotonic() + 30  # the snapshot is read in the background, after the first search
+    while (snap := backend.memory.snapshot) is None or snap.version != backend.version():
+        assert time.monotonic() < deadline, "no snapshot read in 30 s"
+        search_index.search(browsing, OPERATOR, search_index.request())
+        time.sleep(0.05)
+    old = backend.memory.snapshot
+    gone = before.hits[0].id
+    experiences.withdraw(browsing, OPERATOR, gone, "Doublon d'une autre fiche.")
+    after = search_index.search(browsing, OPERATOR, search_index.request(limit=200))
+    assert after.total == before.total - 1 and gone not in {h.id for h in after.hits}
+    statut = before.hits[0].facets["statut"][0]
+    assert after.facets["statut"][statut] == before.facets["statut"][statut] - 1
+    assert backend.memory.snapshot is old or backend.memory.snapshot.version == backend.version()
+    deadline = time.monotonic() + 30
+    while backend.memory.snapshot is old:  # the new version is read in turn
+        assert time.monotonic() < deadline, "the new version was never read"
+        time.sleep(0.05)
+        search_index.search(browsing, OPERATOR, search_index.request())
+    again = search_index.search(browsing, OPERATOR, search_index.request(limit=200))
+    assert (again.total, again.facets, [h.id for h in again.hits]) == (
+        after.total, after.facets, [h.id for h in after.hits])
+
+
+@on_postgres
+def test_a_registry_too_large_for_bitmasks_is_counted_in_sql(browsing: Registry,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    backend: Any = search.backend(browsing)
+    monkeypatch.setattr(pg_memory, "MAX_BYTES", 100)
+    backend.memory.background = False
+    first = answer(browsing, search_index.request("", {"statut": ("termine",)}))
+    assert backend.memory.snapshot is None and backend.memory.reads == 0
+    assert answer(browsing, search_index.request("", {"statut": ("termine",)})) == first and first[0] > 0
+    assert backend.memory.reads == 0  # not read again for the same version
+
+
+@on_postgres
+def test_browsing_in_a_process_forked_while_reading(browsing: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gunicorn --preload forks after the application has run: a child never waits for its parent's read."""
+    backend: Any = search.backend(browsing)
+    expected = answer(browsing, search_index.request("", {"statut": ("termine",)}))
+    backend.memory._reading = os.getpid()  # the parent is reading when the child is made
+    browsing.engine.dispose()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            browsing.engine.dispose(close=False)
+            backend.memory.background = False
+            code = 0 if answer(browsing, search_index.request("", {"statut": ("termine",)})) == expected else 2
+            code = code or (0 if backend.memory.reads == 1 else 3)
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked process never got its search answered")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+def test_first_positions_walks_the_bits_in_order() -> None:
+    mask = sum(1 << p for p in (0, 3, 64, 40_000, 40_001, 99_999))
+    assert pg_memory.first_positions(mask, 0, 3) == [0, 3, 64]
+    assert pg_memory.first_positions(mask, 3, 10) == [40_000, 40_001, 99_999]
+    assert pg_memory.first_positions(mask, 6, 10) == [] and pg_memory.first_positions(0, 0, 5) == []
+    assert pg_memory.bitmask([0, 3, 64], 100) == (1 | 8 | 1 << 64)
