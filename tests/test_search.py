@@ -356,7 +356,7 @@ def test_postgres_search_never_deadlocks_with_an_exclusive_lock(corpus: Registry
             except Exception:  # the lock timed out: the deadlock this test looks for
                 got.append(False)
 
-    count_apart, hits = PostgresSearch._count_apart, PostgresSearch._hits
+    count_apart, hits = PostgresSearch._pass_apart, PostgresSearch._hits
 
     def late_count(self: PostgresSearch, *args: object) -> object:
         assert queued.wait(10)  # counts start once the writer waits for the page's connection
@@ -374,7 +374,7 @@ def test_postgres_search_never_deadlocks_with_an_exclusive_lock(corpus: Registry
         queued.set()
         return page
 
-    monkeypatch.setattr(PostgresSearch, "_count_apart", late_count)
+    monkeypatch.setattr(PostgresSearch, "_pass_apart", late_count)
     monkeypatch.setattr(PostgresSearch, "_hits", hits_then_writer)
     start = time.monotonic()
     assert found(corpus, "capteur") == ids(3, 6)

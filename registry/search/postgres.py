@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import text
@@ -320,7 +320,7 @@ class PostgresSearch:
             if cached is None:
                 # the counts on a second connection while this one makes the page: one query's latency is
                 # then the longer of the two, not their sum (PostgreSQL runs each on its own core)
-                counting = self._threads().submit(self._count_apart, req, clause, words, params)
+                counting = self._count_apart(req, clause, words, params)
                 cap = max(int(self.ranked), req.offset + req.limit)  # all the page needs: more than `cap`?
                 seen = conn.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents WHERE {clause} "
                                         "LIMIT :n) m"), {**params, "n": cap + 1})
@@ -329,7 +329,7 @@ class PostgresSearch:
                 # (a format change, an operator's VACUUM FULL) would queue the counts behind it, and itself wait
                 # for this transaction: a deadlock PostgreSQL cannot see
                 conn.commit()
-                cached = counting.result()
+                cached = self._counted(req, words, [c.result() for c in counting])
                 with self._counts_lock:
                     self._counts[key] = cached
                     while len(self._counts) > CACHE_SIZE:
@@ -385,11 +385,6 @@ class PostgresSearch:
             conn.execute(text("SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in settings.items())))
             yield conn
 
-    def _count_apart(self, req: SearchRequest, clause: str, words: str | None,
-                     params: dict[str, Any]) -> tuple[int, bool, bool, dict[str, dict[str, int]]]:
-        with self._reading(counting=True) as conn:
-            return self._count(conn, req, clause, words, params)
-
     def _suggest(self, conn: Connection, parsed: ParsedQuery) -> str | None:
         """For each query word found in no record, the closest word of the index (edit distance 2 at most)."""
         text_out, changed = parsed.text, False
@@ -406,24 +401,37 @@ class PostgresSearch:
                 text_out, changed = text_out.replace(word, scored[0][1]), True
         return text_out if changed else None
 
-    def _count(self, conn: Connection, req: SearchRequest, clause: str, words: str | None,
-               params: dict[str, Any]) -> tuple[int, bool, bool, dict[str, dict[str, int]]]:
-        """(total, exact, facets_exact, facets). With words, matches are counted up to `exact_up_to`: when that
-        many are found, counting stops, the total says "at least that many" (exact False, Elasticsearch's
-        "gte") and the facets count those matches only. A filtered facet is counted without its own filter,
-        so its counts can stop while the total is exact (facets_exact False). Without words (browsing by
-        facets, the compliance pages) every count is exact, cached per index version."""
+    def _count_apart(self, req: SearchRequest, clause: str, words: str | None,
+                     params: dict[str, Any]) -> list[Future[tuple[int, dict[str, dict[str, int]]]]]:
+        """The counting passes, each on a connection of its own, all at once: a search with two filters costs
+        its slowest pass, not the sum of three (`_counted` puts them together). With words, matches are
+        counted up to `exact_up_to`; without (browsing by facets, the compliance pages), every one."""
         cap = self.exact_up_to if words is not None else None
-        total, facets = self._facet_pass(conn, clause, params, cap, None)
-        exact = cap is None or total < cap
-        facets_exact = exact
+        passes = [(clause, params, None)]
         for name in req.filters:  # a filtered facet counts as if it were not filtered
             if name in self.facets:
                 own = dict(params)
-                own_clause = self._where(req, words, name, own)
-                n, counted = self._facet_pass(conn, own_clause, own, cap, name)
-                facets_exact = facets_exact and (cap is None or n < cap)
-                facets[name] = counted[name]
+                passes.append((self._where(req, words, name, own), own, name))
+        return [self._threads().submit(self._pass_apart, c, p, cap, only) for c, p, only in passes]
+
+    def _pass_apart(self, clause: str, params: dict[str, Any], cap: int | None,
+                    only: str | None) -> tuple[int, dict[str, dict[str, int]]]:
+        with self._reading(counting=True) as conn:
+            return self._facet_pass(conn, clause, params, cap, only)
+
+    def _counted(self, req: SearchRequest, words: str | None, passes: list[tuple[int, dict[str, dict[str, int]]]]
+                 ) -> tuple[int, bool, bool, dict[str, dict[str, int]]]:
+        """(total, exact, facets_exact, facets). When `exact_up_to` matches are found, counting stopped: the total
+        says "at least that many" (exact False, Elasticsearch's "gte") and the facets count those matches only.
+        A filtered facet is counted without its own filter, so its counts can stop while the total is exact
+        (facets_exact False)."""
+        cap = self.exact_up_to if words is not None else None
+        (total, facets), own = passes[0], passes[1:]
+        exact = cap is None or total < cap
+        facets_exact = exact
+        for name, (n, counted) in zip([n for n in req.filters if n in self.facets], own, strict=True):
+            facets_exact = facets_exact and (cap is None or n < cap)
+            facets[name] = counted[name]
         return total, exact, facets_exact, facets
 
     def _facet_pass(self, conn: Connection, clause: str, params: dict[str, Any], cap: int | None,
