@@ -69,9 +69,10 @@ EXACT_UP_TO = 10_000  # matches counted exactly below this; from it on, "10,000 
 SIMILAR_CANDIDATES = 200  # records ranked for "similar experiences"
 SIMILAR_WORDS = 8  # a record's most distinctive words, for "similar experiences"
 RANKED = 1_000  # a query with more matches ranks this many candidates only (see `_hits`)
-FORMAT = 5  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places;
-# 5: search_words.docs.
+FORMAT = 6  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places;
+# 5: search_words.docs; 6: the due date of unpublished results as a lexeme (DUE).
 # Rows of an older format are rebuilt by the next sync.
+DUE = "*due="  # + the due date of results not published (never a word: the analyser makes no "=")
 MAX_VALUE = 200  # a facet value filtered on is at most this long (a lexeme is at most 2,047 bytes)
 RECHECK = 0.5  # seconds between two reads of the index's version (as Whoosh's searchers)
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
@@ -95,6 +96,14 @@ def distance(a: str, b: str) -> int:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
     return previous[-1]
+
+
+def late(today: str) -> str | None:
+    """Results overdue on `today` as a tsquery: the unpublished results' due dates (lexemes DUE + ISO date) before
+    it, as prefixes: "2026-11-30" → 0*, 1*, 200*, 201*, 2020* … 2025*, 2026-0*, 2026-10*, 2026-11-0*, 2026-11-1*,
+    2026-11-2*."""
+    prefixes = [today[:i] + digit for i, c in enumerate(today) if c.isdigit() for digit in "0123456789"[:int(c)]]
+    return "(" + " | ".join(f"{quote(DUE + p)}:*" for p in prefixes) + ")" if prefixes else None
 
 
 def quote(word: str) -> str:
@@ -186,6 +195,8 @@ class PostgresSearch:
         words = [f"{quote(word)}:{','.join(p[:256])}" for word, p in positions.items()]
         if not title_only:
             words += [quote(value) for value in self._values(doc)]
+            if doc.results_due and not doc.results_published:  # overdue from the due date on: see `late`
+                words.append(quote(DUE + doc.results_due))
         return " ".join(words)
 
     def _values(self, doc: Doc) -> list[str]:
@@ -286,9 +297,15 @@ class PostgresSearch:
             if name == skip or name not in self.facets:
                 continue
             if name == OVERDUE:
-                late = "(coalesce(results_due < :today, false) AND NOT results_published)"  # no due date: not late
-                late_parts = [late if v == YES else f"NOT {late}" if v == NO else "false" for v in values]
-                where.append("(" + " OR ".join(late_parts) + ")")
+                if YES in values and NO in values:
+                    continue
+                if YES in values and (overdue := late(params["today"])):  # from the GIN index, as the other filters
+                    parts.append(overdue)
+                elif YES in values:
+                    where.append("false")
+                else:  # a record with no due date is not late
+                    where.append("NOT (coalesce(results_due < :today, false) AND NOT results_published)"
+                                 if NO in values else "false")
                 continue
             known = [quote(f"{name}={v}") for v in values if len(v) <= MAX_VALUE]  # a longer one matches nothing
             if known:

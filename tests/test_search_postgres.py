@@ -1,8 +1,10 @@
-"""Browsing by facets on PostgreSQL answered from the process's bitmasks (`registry/search/pg_memory.py`): the
-same answers as SQL for every kind of filter, sort and page; never the answer of an older index version."""
+"""The PostgreSQL backend's own ways: browsing by facets answered from the process's bitmasks
+(`registry/search/pg_memory.py`), the same answers as SQL for every kind of filter, sort and page and never those
+of an older index version; results overdue filtered through the GIN index (due dates as prefixed lexemes)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import itertools
 import os
@@ -20,6 +22,7 @@ from registry.actions import index as search_index
 from registry.paths import DEMO_DIR
 from registry.search import pg_memory
 from registry.search.model import Results, SearchRequest
+from registry.search.postgres import late
 from registry.store import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,3 +164,39 @@ def test_first_positions_walks_the_bits_in_order() -> None:
     assert pg_memory.first_positions(mask, 3, 10) == [40_000, 40_001, 99_999]
     assert pg_memory.first_positions(mask, 6, 10) == [] and pg_memory.first_positions(0, 0, 5) == []
     assert pg_memory.bitmask([0, 3, 64], 100) == (1 | 8 | 1 << 64)
+
+
+def test_results_overdue_are_the_due_dates_before_today_as_prefixes() -> None:
+    for today in ("2026-11-30", "2026-01-01", "2000-01-01", "2029-12-31", "2026-10-09", "2031-07-20"):
+        query = late(today)
+        assert query is not None
+        prefixes = [p.strip("()").removesuffix(":*").strip("'").removeprefix("*due=") for p in query.split(" | ")]
+        for day in range(0, 16_000, 3):  # 1990 to 2033
+            due = (dt.date(1990, 1, 1) + dt.timedelta(days=day)).isoformat()
+            assert any(due.startswith(p) for p in prefixes) == (due < today), (today, due)
+    assert late("0000-00-00") is None  # nothing is due before the first day
+
+
+@on_postgres
+def test_results_overdue_with_words_are_those_of_the_due_date(browsing: Registry) -> None:
+    """The overdue filter is a tsquery of due-date prefixes: the records it finds with words are exactly those
+    whose unpublished results were due before today, read from the rows' own columns."""
+    from sqlalchemy import text
+
+    today = dt.date.today().isoformat()
+    with browsing.engine.connect() as conn:
+        overdue = set(conn.scalars(text("SELECT id FROM search_documents WHERE results_due < :t "
+                                        "AND NOT results_published"), {"t": today}))
+    assert overdue
+    checked = 0
+    for words in ("capteurs", "données", "éclairage", "eau", "mobilité", "synthétique"):
+        every = search_index.search(browsing, OPERATOR, search_index.request(words, limit=200))
+        matched = {h.id for h in every.hits}
+        assert len(matched) == every.total
+        for code, expected in (("oui", matched & overdue), ("non", matched - overdue)):
+            got = search_index.search(browsing, OPERATOR,
+                                      search_index.request(words, {"resultats_en_retard": (code,)}, limit=200))
+            assert {h.id for h in got.hits} == expected and got.total == len(expected), (words, code)
+            assert every.facets["resultats_en_retard"].get(code, 0) == len(expected), (words, code)
+            checked += len(expected)
+    assert checked > 50
