@@ -16,7 +16,8 @@ import operator
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -30,7 +31,7 @@ MAX_BYTES = 64 * 2**20  # bitmasks beyond this (values × records / 8) stay in S
 PAUSE = 4.0  # after a read of d seconds, the next waits 4 d: reading takes at most a fifth of the time
 
 
-def bitmask(positions: list[int], size: int) -> int:
+def bitmask(positions: Iterable[int], size: int) -> int:
     buf = bytearray((size >> 3) + 1)
     for p in positions:
         buf[p >> 3] |= 1 << (p & 7)
@@ -43,7 +44,7 @@ def first_positions(mask: int, offset: int, limit: int) -> list[int]:
     if limit <= 0:
         return out
     data = mask.to_bytes((mask.bit_length() + 7) >> 3 or 1, "little")
-    step = 4096  # whole chunks skipped by their bit count
+    step = 64  # 512 bits: whole chunks skipped by their bit count, the bits of one walked
     for start in range(0, len(data), step):
         chunk = int.from_bytes(data[start:start + step], "little")
         n = chunk.bit_count()
@@ -67,7 +68,7 @@ class Snapshot:
     version: str
     ids: list[str]  # by position: the default order (date_maj DESC, id)
     values: dict[str, dict[str, int]]  # facet → value → the positions holding it
-    due: dict[str, int]  # results_due → the positions of unpublished results due then
+    due: dict[str, array[int]]  # results_due → the positions of unpublished results due then
     late: dict[str, int] = field(default_factory=dict)  # today → the positions whose results are overdue
 
     @property
@@ -76,11 +77,8 @@ class Snapshot:
 
     def overdue(self, today: str) -> int:
         if today not in self.late:  # the same all day long
-            mask = 0
-            for due, positions in self.due.items():
-                if due < today:
-                    mask |= positions
-            self.late = {today: mask}
+            self.late = {today: bitmask((p for due, held in self.due.items() if due < today for p in held),
+                                        len(self.ids))}
         return self.late[today]
 
     def _values(self, name: str, today: str) -> dict[str, int]:
@@ -109,29 +107,33 @@ class Snapshot:
 
 def read(engine: Engine) -> tuple[str, Snapshot | None]:
     """The index's version and, read in the same transaction, its snapshot (None when too large for bitmasks)."""
-    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+    ids: list[str] = []
+    positions: dict[str, array[int]] = {}
+    due: dict[str, array[int]] = {}
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ", stream_results=True,
+                                            yield_per=2000) as conn:
         version = f"pg:{conn.scalar(text('SELECT version FROM search_meta WHERE id = 1'))}"
         rows = conn.execute(text(
             f"SELECT id, array_to_string(facet_values, '{SEPARATOR}'), results_due, results_published "
-            "FROM search_documents ORDER BY date_maj DESC, id")).all()
+            "FROM search_documents ORDER BY date_maj DESC, id"))
+        for pos, (doc_id, values, results_due, published) in enumerate(rows):
+            ids.append(doc_id)
+            for value in values.split(SEPARATOR) if values else ():
+                held = positions.get(value)
+                if held is None:
+                    held = positions[value] = array("I")
+                held.append(pos)
+            if results_due and not published:
+                due.setdefault(results_due, array("I")).append(pos)
         conn.rollback()
-    ids: list[str] = []
-    positions: dict[str, list[int]] = {}
-    due: dict[str, list[int]] = {}
-    for pos, (doc_id, values, results_due, published) in enumerate(rows):
-        ids.append(doc_id)
-        for value in values.split(SEPARATOR) if values else ():
-            positions.setdefault(value, []).append(pos)
-        if results_due and not published:
-            due.setdefault(results_due, []).append(pos)
     size = len(ids)
-    if (len(positions) + len(due) + 1) * (size / 8) > MAX_BYTES:
+    if (len(positions) + 2) * (size / 8) > MAX_BYTES:
         return version, None
     values: dict[str, dict[str, int]] = {}
     for value, held in positions.items():
         name, _, code = value.partition("=")
         values.setdefault(name, {})[code] = bitmask(held, size)
-    return version, Snapshot(version, ids, values, {d: bitmask(p, size) for d, p in due.items()})
+    return version, Snapshot(version, ids, values, due)
 
 
 class FacetMemory:
