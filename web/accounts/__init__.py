@@ -39,6 +39,7 @@ from wtforms.validators import ValidationError
 from registry.actions import Caller, accounts
 from registry.actions.accounts import AccountError, UserView
 from web.context import registry
+from web.ratelimit import RegistryStorage
 
 bp = Blueprint("accounts", __name__, url_prefix="/compte")
 login_manager = LoginManager()
@@ -46,10 +47,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _limit_key() -> str:
-    return f"{id(current_app._get_current_object())}:{get_remote_address()}"  # one bucket per app and address
+    return get_remote_address()  # one bucket per address, counted in the registry's database (web/ratelimit.py)
 
 
-limiter = Limiter(key_func=_limit_key, storage_uri="memory://", default_limits=[])
+limiter = Limiter(key_func=_limit_key, storage_uri=f"{RegistryStorage.STORAGE_SCHEME[0]}://", default_limits=[])
 SESSION_LIFETIME = dt.timedelta(hours=12)
 
 

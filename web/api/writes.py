@@ -30,10 +30,10 @@ MAX_REASON = 2000
 
 
 def _limit_key() -> str:
-    """One bucket per token (by its digest), else per address; per application (tests run several)."""
+    """One bucket per token (by its digest), else per address, in the registry's database (`web/ratelimit.py`):
+    the same for every server process."""
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    who = f"t:{tokens.digest(secret.strip())[:32]}" if scheme.lower() == "bearer" else f"a:{get_remote_address()}"
-    return f"{id(current_app._get_current_object())}:{who}"
+    return f"t:{tokens.digest(secret.strip())[:32]}" if scheme.lower() == "bearer" else f"a:{get_remote_address()}"
 
 
 def _write_limit() -> str:
