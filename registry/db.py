@@ -144,4 +144,4 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-from registry import accounts_db, harvest_db, ratelimits  # noqa: E402,F401
+from registry import accounts_db, harvest_db, ratelimits_db  # noqa: E402,F401

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from registry import ratelimits
+from registry.actions import ratelimits
 from registry.store import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,15 +79,15 @@ def test_counters_are_windows_that_expire(registry: Registry, monkeypatch: pytes
     now = [1_000_000.0]
     monkeypatch.setattr(ratelimits.time, "time", lambda: now[0])
     key = "LIMITER/a:127.0.0.1/'; DROP TABLE rate_limits; --/" + "é" * 2000  # any key is only a value
-    assert [ratelimits.hit(registry.engine, key, 60) for _ in range(3)] == [1, 2, 3]
-    assert ratelimits.count(registry.engine, key) == 3 and ratelimits.expiry(registry.engine, key) == now[0] + 60
-    assert ratelimits.hit(registry.engine, "other", 60, amount=5) == 5
+    assert [ratelimits.hit(registry, key, 60) for _ in range(3)] == [1, 2, 3]
+    assert ratelimits.count(registry, key) == 3 and ratelimits.expiry(registry, key) == now[0] + 60
+    assert ratelimits.hit(registry, "other", 60, amount=5) == 5
     now[0] += 61  # the window is over: the next hit starts a new one
-    assert ratelimits.count(registry.engine, key) == 0 and ratelimits.expiry(registry.engine, key) == now[0]
-    assert ratelimits.hit(registry.engine, key, 60) == 1 and ratelimits.expiry(registry.engine, key) == now[0] + 60
-    assert ratelimits.clear(registry.engine, key) == 1 and ratelimits.count(registry.engine, key) == 0
+    assert ratelimits.count(registry, key) == 0 and ratelimits.expiry(registry, key) == now[0]
+    assert ratelimits.hit(registry, key, 60) == 1 and ratelimits.expiry(registry, key) == now[0] + 60
+    assert ratelimits.clear(registry, key) == 1 and ratelimits.count(registry, key) == 0
     monkeypatch.setattr(ratelimits, "SWEEP_EVERY", 1)
     now[0] += 61
-    ratelimits.hit(registry.engine, "third", 60)  # sweeps the expired counters
+    ratelimits.hit(registry, "third", 60)  # sweeps the expired counters
     with registry.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT key FROM rate_limits").scalars().all() == ["third"]

@@ -1,4 +1,4 @@
-"""Flask-Limiter's counters in the registry's database (`registry/ratelimits.py`): the limits hold across every
+"""Flask-Limiter's counters in the registry's database (`registry/actions/ratelimits.py`): the limits hold across every
 gunicorn worker and every server of one registry (with its memory storage, each process counted its own hits,
 so two workers let through twice the limit). Storage URI `registry://`; the registry is the current app's."""
 
@@ -7,15 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from limits.storage import Storage
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from registry import ratelimits
+from registry.actions import ratelimits
 from web.context import registry
-
-
-def _engine() -> Engine:
-    return registry().engine
 
 
 class RegistryStorage(Storage):
@@ -26,26 +20,26 @@ class RegistryStorage(Storage):
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
-        return SQLAlchemyError
+        return ratelimits.Unavailable
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        return ratelimits.hit(_engine(), key, int(expiry), amount)
+        return ratelimits.hit(registry(), key, int(expiry), amount)
 
     def get(self, key: str) -> int:
-        return ratelimits.count(_engine(), key)
+        return ratelimits.count(registry(), key)
 
     def get_expiry(self, key: str) -> float:
-        return ratelimits.expiry(_engine(), key)
+        return ratelimits.expiry(registry(), key)
 
     def check(self) -> bool:
         try:
-            ratelimits.count(_engine(), "")
-        except (SQLAlchemyError, RuntimeError):
+            ratelimits.count(registry(), "")
+        except (ratelimits.Unavailable, RuntimeError):
             return False
         return True
 
     def reset(self) -> int | None:
-        return ratelimits.clear(_engine())
+        return ratelimits.clear(registry())
 
     def clear(self, key: str) -> None:
-        ratelimits.clear(_engine(), key)
+        ratelimits.clear(registry(), key)

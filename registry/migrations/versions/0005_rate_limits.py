@@ -1,4 +1,4 @@
-"""rate limits: counters shared by every server process (registry/ratelimits.py, web/ratelimit.py)
+"""rate limits: counters shared by every server process (registry/actions/ratelimits.py, web/ratelimit.py)
 
 Revision ID: 0005_rate_limits
 Revises: 0004_api_tokens
