@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+from sqlalchemy.engine import Engine
 
 from registry.paths import SCHEMAS_DIR
 from registry.standard import get_standard
@@ -44,3 +50,27 @@ def write_package(folder: Path, tables: dict[str, list[Row]]) -> Path:
     for name, rows in tables.items():
         (folder / f"{name}.csv").write_bytes(csv_bytes(rows, name))
     return folder
+
+
+def in_forked_child(engine: Engine, check: Callable[[], int], seconds: float = 30.0) -> int:
+    """Runs `check` in a child process forked now (as gunicorn --preload forks its workers) and returns its exit
+    code (what `check` returned; 1 when it raised); the child is killed, and the test fails, after `seconds`."""
+    import pytest
+
+    engine.dispose()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            engine.dispose(close=False)  # the parent's connections are not the child's
+            code = check()
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + seconds
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"the forked process did not finish in {seconds:.0f} s")
+        time.sleep(0.05)
+    return os.waitstatus_to_exitcode(done[1])

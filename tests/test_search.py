@@ -13,7 +13,7 @@ from registry.actions import index as search_index
 from registry.search.fields import NONE, text_fields
 from registry.standard import get_standard
 from registry.store import Registry
-from tests.helpers import csv_bytes, example
+from tests.helpers import csv_bytes, example, in_forked_child
 
 OPERATOR = Caller.operator()
 # id suffix: (title, text); every other free-text field is emptied so only these words are indexed
@@ -303,30 +303,14 @@ def test_postgres_rows_of_an_older_format_are_rebuilt_by_the_next_sync(corpus: R
 def test_postgres_search_works_in_a_process_forked_after_searching(corpus: Registry) -> None:
     """gunicorn --preload forks after the application has run: a search counts on a thread of its own process
     (threads do not survive a fork; the parent's would leave the child waiting forever)."""
-    import os
-    import signal
-    import time
-
     expected = found(corpus, "capteur")
     assert expected
-    corpus.engine.dispose()
-    pid = os.fork()
-    if pid == 0:  # the child: the same registry object, a fresh count cache
-        code = 1
-        try:
-            corpus.engine.dispose(close=False)
-            search.backend(corpus)._counts.clear()  # type: ignore[attr-defined]
-            code = 0 if found(corpus, "capteur") == expected else 2
-        finally:
-            os._exit(code)
-    deadline = time.monotonic() + 30
-    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked process never got its search answered")
-        time.sleep(0.05)
-    assert os.waitstatus_to_exitcode(done[1]) == 0
+
+    def child() -> int:  # the same registry object, a fresh count cache
+        search.backend(corpus)._counts.clear()  # type: ignore[attr-defined]
+        return 0 if found(corpus, "capteur") == expected else 2
+
+    assert in_forked_child(corpus.engine, child) == 0
 
 
 @pytest.mark.parametrize("search_registry", [("postgresql", "postgresql")], indirect=True, ids=["postgresql-fts"])

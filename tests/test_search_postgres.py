@@ -8,7 +8,6 @@ import datetime as dt
 import importlib.util
 import itertools
 import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from registry.search import pg_memory
 from registry.search.model import Results, SearchRequest
 from registry.search.postgres import late
 from registry.store import Registry
+from tests.helpers import in_forked_child
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATOR = Caller.operator()
@@ -137,25 +137,13 @@ def test_browsing_in_a_process_forked_while_reading(browsing: Registry, monkeypa
     backend: Any = search.backend(browsing)
     expected = answer(browsing, search_index.request("", {"statut": ("termine",)}))
     backend.memory._reading = os.getpid()  # the parent is reading when the child is made
-    browsing.engine.dispose()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            browsing.engine.dispose(close=False)
-            backend.memory.background = False
-            code = 0 if answer(browsing, search_index.request("", {"statut": ("termine",)})) == expected else 2
-            code = code or (0 if backend.memory.reads == 1 else 3)
-        finally:
-            os._exit(code)
-    deadline = time.monotonic() + 30
-    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked process never got its search answered")
-        time.sleep(0.05)
-    assert os.waitstatus_to_exitcode(done[1]) == 0
+    def child() -> int:
+        backend.memory.background = False
+        if answer(browsing, search_index.request("", {"statut": ("termine",)})) != expected:
+            return 2
+        return 0 if backend.memory.reads == 1 else 3
+
+    assert in_forked_child(browsing.engine, child) == 0
 
 
 def test_first_positions_walks_the_bits_in_order() -> None:
