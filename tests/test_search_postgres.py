@@ -135,15 +135,23 @@ def test_a_registry_too_large_for_bitmasks_is_counted_in_sql(browsing: Registry,
 def test_browsing_in_a_process_forked_while_reading(browsing: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     """gunicorn --preload forks after the application has run: a child never waits for its parent's read."""
     backend: Any = search.backend(browsing)
+    backend.memory.background = False
     expected = answer(browsing, search_index.request("", {"statut": ("termine",)}))
-    backend.memory._reading = os.getpid()  # the parent is reading when the child is made
+    assert backend.memory.reads == 1
+    # the parent is reading when the child is made: no snapshot yet, its thread holding the lock
+    backend.memory.snapshot, backend.memory.reads, backend.memory._reading = None, 0, os.getpid()
+    assert backend.memory._lock.acquire(blocking=False)
+
     def child() -> int:
         backend.memory.background = False
         if answer(browsing, search_index.request("", {"statut": ("termine",)})) != expected:
             return 2
         return 0 if backend.memory.reads == 1 else 3
 
-    assert in_forked_child(browsing.engine, child) == 0
+    try:
+        assert in_forked_child(browsing.engine, child) == 0
+    finally:
+        backend.memory._lock.release()
 
 
 def test_first_positions_walks_the_bits_in_order() -> None:

@@ -146,6 +146,7 @@ class FacetMemory:
         self.snapshot: Snapshot | None = None
         self.reads = 0  # snapshots read by this process
         self._lock = threading.Lock()
+        self._pid = os.getpid()  # a forked child makes its own lock (the parent's may be held by a thread)
         self._reading: int | None = None  # the process reading (a fork does not inherit the thread)
         self._next = 0.0  # monotonic time before which no new read starts
         self._too_large: str | None = None  # the version found too large for bitmasks
@@ -157,6 +158,8 @@ class FacetMemory:
             return snap
         if self._too_large == version:
             return None
+        if self._pid != os.getpid():
+            self._lock, self._pid = threading.Lock(), os.getpid()
         with self._lock:
             if self._reading == os.getpid() or (self.background and time.monotonic() < self._next):
                 return None
