@@ -179,9 +179,9 @@ def test_an_internal_error_answers_in_french(demo_app: Flask, monkeypatch: pytes
 
     monkeypatch.setattr(actions, "listing", broken)
     monkeypatch.setattr(actions, "get", broken)
-    from web.pages.memory import PAGES
+    from web.pages.memory import forget
 
-    PAGES.clear()  # a record page seen by an earlier test would be sent from memory
+    forget(str(demo_app.config["REGISTRY"].settings.home))  # a record page seen by an earlier test is kept
     client = demo_app.test_client()
     api = client.get("/api/experiences")
     assert api.status_code == 500 and api.get_json()["error"]["message"] == "Erreur interne du registre."

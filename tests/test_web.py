@@ -184,9 +184,9 @@ def test_facets_are_checkboxes_with_counts_and_an_apply_button(client: FlaskClie
 def test_the_search_page_follows_the_index(search_registry: Registry) -> None:
     """Pages are kept in memory per index version: a record published after a search is found by the same search,
     and the home and statistics pages count it."""
-    from web.pages.memory import PAGES
+    from web.pages.memory import forget
 
-    PAGES.clear()
+    forget(str(search_registry.settings.home))
     client = site(search_registry).test_client()
     assert search_index.version(search_registry, Caller.operator()) is not None  # so pages are kept
     assert "0 expérience" in client.get("/recherche?q=zeppelin").get_data(as_text=True)
@@ -216,3 +216,43 @@ def test_the_pages_memory_keeps_the_most_recently_used() -> None:
     assert memory.get(("a",)) == ("A", 200)  # now the most recent
     memory.put(("c",), ("C", 404))
     assert memory.get(("b",)) is None and memory.get(("a",)) == ("A", 200) and memory.get(("c",)) == ("C", 404)
+
+
+def test_pages_computed_by_one_process_are_read_by_the_others(sqlite_registry: Registry,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pages' memory has a second level shared by a server's processes (files under <home>/pages): a page
+    computed by one worker is sent by another without computing it; never across index versions; a damaged
+    file or a folder that cannot be written only means the page is computed."""
+    from web.pages import memory, shared_pages
+
+    home = str(sqlite_registry.settings.home)
+    memory.forget(home)
+    client = site(sqlite_registry).test_client()
+    first = client.get("/recherche?q=capteurs&statut=termine")
+    assert first.status_code == 200 and "Capteurs" in first.get_data(as_text=True)
+    stored = [p for p in (Path(home) / "pages").rglob("*") if p.is_file()]
+    assert stored and not any(p.name.startswith(".tmp-") for p in stored)
+    searched: list[object] = []
+    real_search = search_index.search
+    monkeypatch.setattr(search_index, "search", lambda *a, **k: searched.append(a) or real_search(*a, **k))
+    memory.PAGES.clear()  # another process: nothing in its own memory
+    again = client.get("/recherche?q=capteurs&statut=termine")
+    assert again.get_data() == first.get_data() and searched == []  # read, not computed
+    for page in stored:  # damaged files: computed again, the same page
+        page.write_bytes(b"\x00garbage")
+    memory.PAGES.clear()
+    assert client.get("/recherche?q=capteurs&statut=termine").get_data() == first.get_data() and searched
+    # a write: a new index version, its own folder; the older one removed once untouched for STALE seconds
+    monkeypatch.setattr(shared_pages, "STALE", 0.0)
+    row = {**example(PARIS), "id_experience": "217500016-2023-098", "intitule": "Capteurs de crue"}
+    assert experiences.publish_upload(sqlite_registry, Caller.operator(), csv_bytes([row]), "c.csv").accepted
+    fresh = client.get("/recherche?q=capteurs&statut=termine").get_data(as_text=True)
+    assert "Capteurs de crue" in fresh
+    folders = list((Path(home) / "pages").iterdir())
+    assert len(folders) == 1 and stored[0].parent not in folders
+    # a folder that cannot be made: pages are still sent, from this process's memory
+    memory.forget(home)
+    (Path(home) / "pages").write_text("not a folder")
+    assert "Capteurs de crue" in client.get("/recherche?q=capteurs&statut=termine").get_data(as_text=True)
+    memory.PAGES.clear()
+    assert client.get("/recherche?q=capteurs&statut=termine").status_code == 200

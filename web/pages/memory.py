@@ -20,6 +20,7 @@ from flask import g, request
 
 from registry.actions import index as search_index
 from web.context import caller, registry
+from web.pages.shared_pages import SHARED
 
 CACHE_SIZE = int(os.environ.get("REGISTRY_PAGE_CACHE", "512"))  # pages per process (10-110 KB each); 0: none
 Page = tuple[str, int]  # HTML and status
@@ -64,6 +65,16 @@ def remembered(key: tuple[object, ...], render: Callable[[], Page]) -> Page:
     full = (version, dt.date.today(), str(g.get("lang", "fr")), request.url_root, *key)
     found = PAGES.get(full)
     if found is None:
-        found = render()
+        home = str(registry().settings.home)
+        found = SHARED.get(home, version, full)  # computed by another process of this server?
+        if found is None:
+            found = render()
+            SHARED.put(home, version, full, found)
         PAGES.put(full, found)
     return found
+
+
+def forget(home: str) -> None:
+    """Every page kept: this process's, and the files shared by the server's processes for the instance `home`."""
+    PAGES.clear()
+    SHARED.clear(home)
