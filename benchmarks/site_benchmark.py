@@ -387,9 +387,10 @@ def wrk_check(port: int, plan: list[tuple[str, str]], clients: int, seconds: flo
 
 @contextlib.contextmanager
 def gunicorn(home: Path, cache: int, plan: list[tuple[str, str]]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """A fresh gunicorn (2 sync workers) on 127.0.0.1, both workers warmed up (imports, searchers) on pages that are
-    not in the plan; stopped on exit."""
+    """A fresh gunicorn (2 sync workers, no page kept from an earlier run) on 127.0.0.1, both workers warmed up
+    (imports, searchers) on pages that are not in the plan; stopped on exit."""
     port = free_port()
+    shutil.rmtree(home / "pages", ignore_errors=True)  # the pages shared by an earlier run's workers
     env = {**os.environ, "REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40,
            "REGISTRY_PAGE_CACHE": str(cache)}
     command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
