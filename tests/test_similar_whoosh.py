@@ -65,6 +65,15 @@ def test_similar_is_whoosh_more_like(sqlite_registry: Registry) -> None:
         compared += 1
     assert compared == 46
     assert backend._cache(backend.searcher()).dense  # the common term was read as a table
+    # the key terms, their weights included, are Whoosh's own, with the collection frequencies read once
+    from registry.search.whoosh_search import SIMILAR_FIELD, SIMILAR_TERMS, _key_terms
+
+    s = backend.searcher()
+    live = [d for d in range(s.reader().doc_count_all()) if not s.reader().is_deleted(d)]
+    assert len(live) == 46
+    for d in live:
+        assert _key_terms(s, backend._cache(s), d) == s.key_terms([d], SIMILAR_FIELD, numterms=SIMILAR_TERMS), d
+    assert backend._cache(s).frequency
 
 
 def test_similar_does_not_run_whoosh_more_like(sqlite_registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
