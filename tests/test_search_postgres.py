@@ -132,6 +132,28 @@ def test_a_registry_too_large_for_bitmasks_is_counted_in_sql(browsing: Registry,
 
 
 @on_postgres
+def test_a_value_holding_the_separator_is_counted_in_sql(browsing: Registry,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The snapshot reads each record's values joined by a control character the standard's codes never hold; a
+    stored value holding it (written by hand, or by a future facet) sends that version to SQL, never miscounted."""
+    from sqlalchemy import text
+
+    backend: Any = search.backend(browsing)
+    odd = "x" + pg_memory.SEPARATOR + "y"
+    with browsing.engine.begin() as conn:
+        conn.execute(text("UPDATE search_documents SET facet_values = facet_values || CAST(:v AS text[]), "
+                          "tsv = tsv || array_to_tsvector(CAST(:v AS text[])) "
+                          "WHERE id = (SELECT min(id) FROM search_documents)"), {"v": [f"technologies={odd}"]})
+        conn.execute(text("UPDATE search_meta SET version = version + 1 WHERE id = 1"))
+    monkeypatch.setattr(pg_memory, "MAX_BYTES", 2**40)
+    backend.memory.background = False
+    backend._local.checked = 0.0  # read the new version now, not within 0.5 s
+    got = search_index.search(browsing, OPERATOR, search_index.request())
+    assert got.facets["technologies"][odd] == 1 and backend.memory.snapshot is None and backend.memory.reads == 0
+    assert search_index.search(browsing, OPERATOR, search_index.request("", {"technologies": (odd,)})).total == 1
+
+
+@on_postgres
 def test_browsing_in_a_process_forked_while_reading(browsing: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     """gunicorn --preload forks after the application has run: a child never waits for its parent's read."""
     backend: Any = search.backend(browsing)

@@ -106,7 +106,8 @@ class Snapshot:
 
 
 def read(engine: Engine) -> tuple[str, Snapshot | None]:
-    """The index's version and, read in the same transaction, its snapshot (None when too large for bitmasks)."""
+    """The index's version and, read in the same transaction, its snapshot (None when too large for bitmasks, or
+    when a value holds the separator, which the standard's codes never do)."""
     ids: list[str] = []
     positions: dict[str, array[int]] = {}
     due: dict[str, array[int]] = {}
@@ -114,11 +115,15 @@ def read(engine: Engine) -> tuple[str, Snapshot | None]:
                                             yield_per=2000) as conn:
         version = f"pg:{conn.scalar(text('SELECT version FROM search_meta WHERE id = 1'))}"
         rows = conn.execute(text(
-            f"SELECT id, array_to_string(facet_values, '{SEPARATOR}'), results_due, results_published "
-            "FROM search_documents ORDER BY date_maj DESC, id"))
-        for pos, (doc_id, values, results_due, published) in enumerate(rows):
+            f"SELECT id, array_to_string(facet_values, '{SEPARATOR}'), results_due, results_published, "
+            "cardinality(facet_values) FROM search_documents ORDER BY date_maj DESC, id"))
+        for pos, (doc_id, values, results_due, published, count) in enumerate(rows):
             ids.append(doc_id)
-            for value in values.split(SEPARATOR) if values else ():
+            split = values.split(SEPARATOR) if values else []
+            if len(split) != count:  # a value holding the separator: this index is answered in SQL
+                conn.rollback()
+                return version, None
+            for value in split:
                 held = positions.get(value)
                 if held is None:
                     held = positions[value] = array("I")
