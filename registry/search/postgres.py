@@ -335,8 +335,8 @@ class PostgresSearch:
                 cached = self._counts.get(key)
             hits: list[Hit] | None = None
             if cached is None:
-                # the counts on a second connection while this one makes the page: one query's latency is
-                # then the longer of the two, not their sum (PostgreSQL runs each on its own core)
+                # the counts on connections of their own while this one makes the page: a search's latency is
+                # then its slowest part, not their sum (PostgreSQL runs each on a core)
                 counting = self._count_apart(req, clause, words, params)
                 cap = max(int(self.ranked), req.offset + req.limit)  # all the page needs: more than `cap`?
                 seen = conn.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents WHERE {clause} "
