@@ -53,6 +53,7 @@ def peer() -> Iterator[ckanapi.RemoteCKAN]:
         try:
             yield _start()
         finally:
+            tool("stop", timeout=120)  # no CKAN, Redis or PostgreSQL left running after the tests
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
