@@ -93,6 +93,43 @@ def test_browsing_from_memory_answers_exactly_as_sql(browsing: Registry, monkeyp
 
 
 @on_postgres
+def test_word_searches_count_from_memory_exactly_as_sql(browsing: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With words, SQL lists the matches' keys and the snapshot counts their facets: the same totals and counts
+    as SQL's own pass, below the counting threshold; from it, a lower bound that adds up on both ways."""
+    backend: Any = search.backend(browsing)
+    every = search_index.search(browsing, OPERATOR, search_index.request(limit=1))
+    named = [(n, sorted(c, key=lambda k: -c[k])[0]) for n, c in every.facets.items() if c][:6]
+    asked = [search_index.request(w, f, limit=10) for w in ("capteurs", "données", "éclairage public", "eau -air",
+                                                            "synthétique", "zeppelin")
+             for f in [{}, *({n: (v,)} for n, v in named), {"resultats_en_retard": ("oui",), named[0][0]:
+                                                                  (named[0][1],)}]]
+
+    def answers() -> list[tuple[Any, ...]]:
+        backend._counts.clear()
+        return [answer(browsing, req) for req in asked]
+
+    with monkeypatch.context() as m:
+        m.setattr(backend.memory, "get", lambda version: None)
+        expected = answers()
+    counted: list[int] = []
+    among = pg_memory.Snapshot.among
+    monkeypatch.setattr(pg_memory.Snapshot, "among", lambda self, ids, *a: counted.append(len(ids)) or among(
+        self, ids, *a))
+    backend.memory.background = False
+    assert answers() == expected
+    assert len(counted) == len(asked) and sum(1 for e in expected if e[0]) > len(asked) // 2
+    snap = backend.memory.snapshot  # a match written after the snapshot was read: SQL counts that pass
+    assert snap.among([snap.ids[0], "217500016-2099-999"], backend.facets, "2026-12-01") is None
+    backend.exact_up_to = 5  # counting stops: lower bounds, adding up, on both ways
+    for way in ("memory", "sql"):
+        if way == "sql":
+            monkeypatch.setattr(backend.memory, "get", lambda version: None)
+        backend._counts.clear()
+        capped = search_index.search(browsing, OPERATOR, search_index.request("synthétique"))
+        assert (capped.total, capped.exact) == (5, False) and sum(capped.facets["statut"].values()) == 5, way
+
+
+@on_postgres
 def test_a_write_is_counted_at_once_never_from_an_older_snapshot(browsing: Registry) -> None:
     backend: Any = search.backend(browsing)
     before = search_index.search(browsing, OPERATOR, search_index.request())

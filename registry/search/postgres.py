@@ -337,7 +337,7 @@ class PostgresSearch:
             if cached is None:
                 # the counts on connections of their own while this one makes the page: a search's latency is
                 # then its slowest part, not their sum (PostgreSQL runs each on a core)
-                counting = self._count_apart(req, clause, words, params)
+                counting = self._count_apart(req, clause, words, params, version)
                 cap = max(int(self.ranked), req.offset + req.limit)  # all the page needs: more than `cap`?
                 seen = conn.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents WHERE {clause} "
                                         "LIMIT :n) m"), {**params, "n": cap + 1})
@@ -418,8 +418,8 @@ class PostgresSearch:
                 text_out, changed = text_out.replace(word, scored[0][1]), True
         return text_out if changed else None
 
-    def _count_apart(self, req: SearchRequest, clause: str, words: str | None,
-                     params: dict[str, Any]) -> list[Future[tuple[int, dict[str, dict[str, int]]]]]:
+    def _count_apart(self, req: SearchRequest, clause: str, words: str | None, params: dict[str, Any],
+                     version: str) -> list[Future[tuple[int, dict[str, dict[str, int]]]]]:
         """The counting passes, each on a connection of its own, all at once: a search with two filters costs
         its slowest pass, not the sum of three (`_counted` puts them together). With words, matches are
         counted up to `exact_up_to`; without (browsing by facets, the compliance pages), every one."""
@@ -429,11 +429,24 @@ class PostgresSearch:
             if name in self.facets:
                 own = dict(params)
                 passes.append((self._where(req, words, name, own), own, name))
-        return [self._threads().submit(self._pass_apart, c, p, cap, only) for c, p, only in passes]
+        snap = self.memory.get(version) if words is not None else None
+        return [self._threads().submit(self._pass_apart, c, p, cap, only, snap if only is None else None)
+                for c, p, only in passes]
 
-    def _pass_apart(self, clause: str, params: dict[str, Any], cap: int | None,
-                    only: str | None) -> tuple[int, dict[str, dict[str, int]]]:
+    def _pass_apart(self, clause: str, params: dict[str, Any], cap: int | None, only: str | None,
+                    snap: Snapshot | None = None) -> tuple[int, dict[str, dict[str, int]]]:
+        """One counting pass on a connection of its own. Every facet's counts (`only` None) from the process's
+        snapshot when there is one of this version: SQL then only lists the matches' keys, where unnesting and
+        hashing their values took two thirds of the pass (~30 → 10 ms of database time for 10,000 matches)."""
         with self._reading(counting=True) as conn:
+            if snap is not None:
+                limit = "LIMIT :cap" if cap is not None else ""
+                ids = conn.scalars(text(f"SELECT id FROM search_documents WHERE {clause} {limit}"),
+                                   {**params, "cap": cap}).all()
+                conn.commit()
+                facets = snap.among(ids, self.facets, params["today"])
+                if facets is not None:
+                    return len(ids), facets
             return self._facet_pass(conn, clause, params, cap, only)
 
     def _counted(self, req: SearchRequest, words: str | None, passes: list[tuple[int, dict[str, dict[str, int]]]]
