@@ -4,7 +4,8 @@ A search without words (browsing by facets, the compliance pages) counts every m
 `unnest` of every matching record's values and a hash aggregate, 130-270 ms at 100,000 records, once per process
 and index version. Here each value is a bitmask of record positions, positions in the default order (`date_maj`
 DESC, id): a count is an AND and a bit count (~1 ms for every facet at 100,000), and the first page of that order
-is the first bits set. A snapshot is of one index version, read in one transaction (REPEATABLE READ): it answers
+is the first bits set. A search with words lists its matches' keys in SQL and counts their facets here
+(`among`). A snapshot is of one index version, read in one transaction (REPEATABLE READ): it answers
 only searches of that very version; a search of another is answered in SQL while a thread of the process reads the
 new one (never more than a fifth of the time: under a stream of writes, SQL answers).
 """
