@@ -197,8 +197,9 @@ def _write_chunk(registry: Registry, s: Session, std: Standard, changes: list[Ch
     current = {e.id: e for e in s.scalars(select(Experience).where(Experience.id.in_(ids))
                                           .order_by(Experience.id).with_for_update())}
     for exp_id in ids:
-        if exp_id in expected and (current[exp_id].revision if exp_id in current else None) != expected[exp_id]:
-            raise RevisionChanged(exp_id, current[exp_id].revision if exp_id in current else None)
+        found = current[exp_id].revision if exp_id in current else None
+        if exp_id in expected and found != expected[exp_id]:
+            raise RevisionChanged(exp_id, found)
     outcomes: list[Outcome] = []
     pending: list[tuple[int, str, Experience, Record, str]] = []  # position, action, row, record, hash
     for exp_id, main_row, children in changes:

@@ -91,3 +91,12 @@ def test_counters_are_windows_that_expire(registry: Registry, monkeypatch: pytes
     ratelimits.hit(registry, "third", 60)  # sweeps the expired counters
     with registry.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT key FROM rate_limits").scalars().all() == ["third"]
+
+
+def test_concurrent_hits_are_each_counted_once(registry: Registry) -> None:
+    """Four threads hitting one key at once (as four workers would): every hit counted, no count given twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        counts = list(pool.map(lambda _: ratelimits.hit(registry, "concurrent", 60), range(100)))
+    assert sorted(counts) == list(range(1, 101)) and ratelimits.count(registry, "concurrent") == 100

@@ -19,7 +19,7 @@ from registry import search
 from registry.actions import Caller, experiences
 from registry.actions import index as search_index
 from registry.paths import DEMO_DIR
-from registry.search import pg_memory
+from registry.search import bits, pg_memory
 from registry.search.model import Results, SearchRequest
 from registry.search.postgres import late
 from registry.store import Registry
@@ -215,10 +215,10 @@ def test_browsing_in_a_process_forked_while_reading(browsing: Registry, monkeypa
 
 def test_first_positions_walks_the_bits_in_order() -> None:
     mask = sum(1 << p for p in (0, 3, 64, 40_000, 40_001, 99_999))
-    assert pg_memory.first_positions(mask, 0, 3) == [0, 3, 64]
-    assert pg_memory.first_positions(mask, 3, 10) == [40_000, 40_001, 99_999]
-    assert pg_memory.first_positions(mask, 6, 10) == [] and pg_memory.first_positions(0, 0, 5) == []
-    assert pg_memory.bitmask([0, 3, 64], 100) == (1 | 8 | 1 << 64)
+    assert bits.first_positions(mask, 0, 3) == [0, 3, 64]
+    assert bits.first_positions(mask, 3, 10) == [40_000, 40_001, 99_999]
+    assert bits.first_positions(mask, 6, 10) == [] and bits.first_positions(0, 0, 5) == []
+    assert bits.bitmask([0, 3, 64], 100) == (1 | 8 | 1 << 64)
 
 
 def test_results_overdue_are_the_due_dates_before_today_as_prefixes() -> None:

@@ -18,50 +18,25 @@ import os
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from registry.search.bits import bitmask, counted
 from registry.search.fields import NO, OVERDUE, YES
 
+VERSION = "SELECT version FROM search_meta WHERE id = 1"  # the index's version (`postgres.py` writes it)
 SEPARATOR = "\x1f"  # between the values of a record, as read (faster than reading a text[])
 MAX_BYTES = 64 * 2**20  # bitmasks beyond this (values × records / 8) stay in SQL
 PAUSE = 4.0  # after a read of d seconds, the next waits 4 d: reading takes at most a fifth of the time
 
 
-def bitmask(positions: Iterable[int], size: int) -> int:
-    buf = bytearray((size >> 3) + 1)
-    for p in positions:
-        buf[p >> 3] |= 1 << (p & 7)
-    return int.from_bytes(buf, "little")
-
-
-def first_positions(mask: int, offset: int, limit: int) -> list[int]:
-    """The positions of the bits set in `mask`, from the lowest: the `limit` after the first `offset`."""
-    out: list[int] = []
-    if limit <= 0:
-        return out
-    data = mask.to_bytes((mask.bit_length() + 7) >> 3 or 1, "little")
-    step = 64  # 512 bits: whole chunks skipped by their bit count, the bits of one walked
-    for start in range(0, len(data), step):
-        chunk = int.from_bytes(data[start:start + step], "little")
-        n = chunk.bit_count()
-        if n <= offset:
-            offset -= n
-            continue
-        while chunk:
-            low = chunk & -chunk
-            if offset:
-                offset -= 1
-            else:
-                out.append(start * 8 + low.bit_length() - 1)
-                if len(out) == limit:
-                    return out
-            chunk ^= low
-    return out
+def version_name(number: int) -> str:
+    """The index's version as both the search's cache and the pages' memory key it."""
+    return f"pg:{number}"
 
 
 @dataclass
@@ -102,8 +77,7 @@ class Snapshot:
         out: dict[str, dict[str, int]] = {}
         for name in facets:
             base = functools.reduce(operator.and_, (m for n, m in chosen.items() if n != name), self.all)
-            counted = {code: (base & positions).bit_count() for code, positions in self._values(name, today).items()}
-            out[name] = {code: n for code, n in counted.items() if n}
+            out[name] = counted(base, self._values(name, today))
         return matches.bit_count(), out, matches
 
     def among(self, ids: list[str], facets: list[str], today: str) -> dict[str, dict[str, int]] | None:
@@ -116,11 +90,7 @@ class Snapshot:
             mask = bitmask([position[doc_id] for doc_id in ids], len(self.ids))
         except KeyError:
             return None
-        out: dict[str, dict[str, int]] = {}
-        for name in facets:
-            counted = {code: (mask & held).bit_count() for code, held in self._values(name, today).items()}
-            out[name] = {code: n for code, n in counted.items() if n}
-        return out
+        return {name: counted(mask, self._values(name, today)) for name in facets}
 
 
 def read(engine: Engine) -> tuple[str, Snapshot | None]:
@@ -131,7 +101,7 @@ def read(engine: Engine) -> tuple[str, Snapshot | None]:
     due: dict[str, array[int]] = {}
     with engine.connect().execution_options(isolation_level="REPEATABLE READ", stream_results=True,
                                             yield_per=2000) as conn:
-        version = f"pg:{conn.scalar(text('SELECT version FROM search_meta WHERE id = 1'))}"
+        version = version_name(conn.scalar(text(VERSION)))
         rows = conn.execute(text(
             f"SELECT id, array_to_string(facet_values, '{SEPARATOR}'), results_due, results_published, "
             "cardinality(facet_values) FROM search_documents ORDER BY date_maj DESC, id"))

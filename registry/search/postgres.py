@@ -3,7 +3,8 @@
 The words are analysed by the same analyser as the Whoosh backend (accents folded, French stems), in Python,
 and stored as a `tsvector` with their positions (title A, bearer B, text D); the query is the same parsed
 query written as a `tsquery`. So both backends find the same records; only the ranking formula differs
-(`ts_rank_cd` here). Facets are one `text[]` column (`name=value`), counted in SQL; the same values are also
+(`ts_rank_cd` here). Facets are one `text[]` column (`name=value`), counted in SQL or, once a process has read
+them, from its bitmasks (`pg_memory.py`); the same values are also
 lexemes of the `tsvector` (without position; the analyser never makes a word with "="), so that words and
 facet filters are one `tsquery` answered by one GIN index (a filter on a second index made PostgreSQL read
 each candidate's whole tsvector, stored out of line: 130 ms instead of 40 for a common word and value at
@@ -30,10 +31,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from registry.search import snippets
+from registry.search.bits import first_positions
 from registry.search.documents import Doc
 from registry.search.fields import NO, OVERDUE, YES, facet_names, facets
 from registry.search.model import Hit, Results, SearchRequest
-from registry.search.pg_memory import FacetMemory, Snapshot, first_positions
+from registry.search.pg_memory import VERSION, FacetMemory, Snapshot, version_name
 from registry.search.query import Clause, ParsedQuery, parse
 from registry.search.whoosh_index import IndexBusy, analyzer, fold
 from registry.standard import Standard
@@ -160,8 +162,8 @@ class PostgresSearch:
             return local.version
         with self.engine.connect() as conn:
             exists = conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL"))
-            found = conn.scalar(text("SELECT version FROM search_meta WHERE id = 1")) if exists else None
-        local.version = None if found is None else f"pg:{found}"
+            found = conn.scalar(text(VERSION)) if exists else None
+        local.version = None if found is None else version_name(found)
         local.checked, local.writes = now, PostgresSearch.writes
         return local.version
 
@@ -291,7 +293,8 @@ class PostgresSearch:
     def _where(self, req: SearchRequest, words: str | None, skip: str | None, params: dict[str, Any]) -> str:
         """The matches as SQL: the query's words (`words`: None for no words, "" for words that analyse to
         nothing) and the facet filters but `skip`'s, as one tsquery (:m) for the GIN index; OR within a facet,
-        AND across. The overdue facet depends on today's date: a condition on two columns of the row."""
+        AND across. Results overdue depend on today's date: « oui » is a tsquery of due-date prefixes (`late`),
+        « non » a condition on two columns of the row."""
         parts, where = [] if not words else [f"({words})"], [] if words is None or words else ["false"]
         for name, values in req.filters.items():
             if name == skip or name not in self.facets:

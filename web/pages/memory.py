@@ -20,10 +20,9 @@ from flask import g, request
 
 from registry.actions import index as search_index
 from web.context import caller, registry
-from web.pages.shared_pages import SHARED
+from web.pages.shared_pages import SHARED, Page
 
 CACHE_SIZE = int(os.environ.get("REGISTRY_PAGE_CACHE", "512"))  # pages per process (10-110 KB each); 0: none
-Page = tuple[str, int]  # HTML and status
 
 
 class PageCache:

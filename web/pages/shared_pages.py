@@ -51,6 +51,7 @@ class SharedPages:
             return
         if len(self._written) > 1000:  # a long-lived process sees many versions
             self._written.clear()
+            self._full.clear()
         count = self._written[name] = self._written.get(name, 0) + 1
         try:
             if count == 1 or not folder.exists():  # new to this process, or removed since
