@@ -92,18 +92,27 @@ def _revisions(registry: Registry, exp_id: str) -> list[Revision]:
 
 
 def get_experience(registry: Registry, exp_id: str, include_withdrawn: bool = True) -> ExperienceView:
+    return get_with_history(registry, exp_id, include_withdrawn)[0]
+
+
+def get_with_history(registry: Registry, exp_id: str,
+                     include_withdrawn: bool = True) -> tuple[ExperienceView, list[RevisionInfo]]:
+    """An experience and its revisions, read in one session (a record page needs both)."""
     with registry.session() as s:
         exp = s.get(Experience, exp_id)
         if exp is None or (exp.status == Status.WITHDRAWN and not include_withdrawn):
             raise NotFound(exp_id)
-    revs = [RevisionState(r.number, _aware(r.created_at), r.record) for r in _revisions(registry, exp_id)]
+        revisions = list(s.scalars(select(Revision).where(Revision.experience_id == exp_id)
+                                   .order_by(Revision.number)))
+    revs = [RevisionState(r.number, _aware(r.created_at), r.record) for r in revisions]
     today = registry.clock().date()
-    return ExperienceView(
+    view = ExperienceView(
         id=exp.id, status=exp.status, withdrawn_reason=exp.withdrawn_reason, revision=exp.revision,
         record=exp.record, commune=get_geography().commune(exp.code_insee_commune),
         derived=derive(exp.record, revs, today, registry.settings.results_due_months),
         created_at=_aware(exp.created_at), updated_at=_aware(exp.updated_at),
     )
+    return view, [_info(r) for r in revisions]
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -20,10 +20,12 @@ from registry.actions import Caller, experiences
 from registry.actions import index as search_index
 from registry.paths import DEMO_DIR
 from registry.search import bits, pg_memory
+from registry.search.fields import text_fields
 from registry.search.model import Results, SearchRequest
 from registry.search.postgres import late
+from registry.standard import get_standard
 from registry.store import Registry
-from tests.helpers import in_forked_child
+from tests.helpers import csv_bytes, example, in_forked_child
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATOR = Caller.operator()
@@ -255,3 +257,29 @@ def test_results_overdue_with_words_are_those_of_the_due_date(browsing: Registry
             assert every.facets["resultats_en_retard"].get(code, 0) == len(expected), (words, code)
             checked += len(expected)
     assert checked > 50
+
+
+@on_postgres
+def test_similar_candidates_are_chosen_by_rare_words(search_registry: Registry,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record 1 shares its common words with eight records written before the one sharing its rare words: with
+    room for two candidates only, those two are the records holding a rare word, not the first common ones; a word
+    held by every record still ranks them. The number of records is counted (never analysed: reltuples -1)."""
+    from registry.search import postgres
+
+    common = "Le projet a permis de déployer un réseau de capteurs ; le projet et le réseau ont permis {}."
+    texts = {1: common.format("le suivi de la nappe phréatique du marais salant"),
+             **{n: common.format(f"la mesure numéro {n}") for n in range(2, 10)},
+             10: "Suivi de la nappe phréatique, marais salant et réseau de capteurs.",
+             11: "Sondes dans la nappe phréatique."}
+    main = example("217500016-2023-001") | {"objectifs": "Voir ci-dessus.", "statut": "termine", "motif_arret": "",
+                                            "suite_donnee": "", "date_fin": ""}
+    main |= {f: "" for f in text_fields(get_standard().main) if not get_standard().main.by_name[f].required}
+    rows = [{**main, "id_experience": f"217500016-2023-{n:03d}", "intitule": f"Expérience {n}", "resume": text}
+            for n, text in texts.items()]
+    result = experiences.publish_upload(search_registry, OPERATOR, csv_bytes(rows), "e.csv")
+    assert result.accepted, result.report.to_text()
+    monkeypatch.setattr(postgres, "SIMILAR_CANDIDATES", 2)
+    monkeypatch.setattr(postgres, "SIMILAR_SHARE", 3)  # words of at most 1 record in 3 choose the candidates
+    similar = [i for i, _ in search_index.similar(search_registry, OPERATOR, "217500016-2023-001")]
+    assert similar == ["217500016-2023-010", "217500016-2023-011"]  # 10 shares more of record 1's words

@@ -178,7 +178,7 @@ def test_an_internal_error_answers_in_french(demo_app: Flask, monkeypatch: pytes
         raise RuntimeError("boom")
 
     monkeypatch.setattr(actions, "listing", broken)
-    monkeypatch.setattr(actions, "get", broken)
+    monkeypatch.setattr(actions, "get_with_history", broken)
     from web.pages.memory import forget
 
     forget(str(demo_app.config["REGISTRY"].settings.home))  # a record page seen by an earlier test is kept

@@ -92,6 +92,12 @@ def get(registry: Registry, caller: Caller, exp_id: str) -> ExperienceView:
     return queries.get_experience(registry, exp_id)
 
 
+def get_with_history(registry: Registry, caller: Caller, exp_id: str) -> tuple[ExperienceView, list[RevisionInfo]]:
+    """One experience and its revisions (a record page), read together."""
+    check(caller, Permission.READ)
+    return queries.get_with_history(registry, exp_id)
+
+
 def history(registry: Registry, caller: Caller, exp_id: str) -> list[RevisionInfo]:
     check(caller, Permission.READ)
     return queries.history(registry, exp_id)
@@ -112,5 +118,5 @@ def listing(registry: Registry, caller: Caller, limit: int = 50, offset: int = 0
     return Page(total, offset, limit, items)
 
 
-__all__ = ["InvalidRequest", "NotFound", "diff", "get", "history", "listing", "publish", "publish_file",
-           "publish_upload", "withdraw"]
+__all__ = ["InvalidRequest", "NotFound", "diff", "get", "get_with_history", "history", "listing", "publish",
+           "publish_file", "publish_upload", "withdraw"]

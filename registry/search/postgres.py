@@ -70,6 +70,8 @@ DDL = (
 EXACT_UP_TO = 10_000  # matches counted exactly below this; from it on, "10,000 or more" (Elasticsearch's default)
 SIMILAR_CANDIDATES = 200  # records ranked for "similar experiences"
 SIMILAR_WORDS = 8  # a record's most distinctive words, for "similar experiences"
+SIMILAR_SHARE = 100  # a word found in more than 1 % of the records does not choose similar candidates
+SIZE_ESTIMATED = 10_000  # from this many records on, the planner's estimate of their number is enough
 RANKED = 1_000  # a query with more matches ranks this many candidates only (see `_hits`)
 FORMAT = 6  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places;
 # 5: search_words.docs; 6: the due date of unpublished results as a lexeme (DUE).
@@ -549,11 +551,14 @@ class PostgresSearch:
 
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
         """The records sharing most of this one's distinctive words: its words weighted by their count in it and
-        their rarity in the registry (tf-idf, from `search_words`), the best SIMILAR_WORDS of them; the records
-        holding any (rare words: few candidates) ranked by `ts_rank_cd`, at most SIMILAR_CANDIDATES of them."""
+        their rarity in the registry (tf-idf, from `search_words`), the best SIMILAR_WORDS of them. The candidates
+        are the records holding one of those words found in at most 1 % of the records (a common word finds
+        thousands: it ranks, it does not choose), at most SIMILAR_CANDIDATES of them, ranked by `ts_rank_cd` over
+        all the chosen words; every record holding a chosen word when none is that rare."""
+        version = self.version()
+        if version is None:
+            return []
         with self.engine.connect() as conn:
-            if not conn.scalar(text("SELECT to_regclass('search_documents') IS NOT NULL")):
-                return []
             row = conn.execute(text("SELECT d.intitule, t.texte FROM search_documents d JOIN search_texts t "
                                     "USING (id) WHERE d.id = :id"), {"id": exp_id}).first()
             if row is None:
@@ -563,21 +568,34 @@ class PostgresSearch:
                 return []
             known = dict(conn.execute(text("SELECT word, docs FROM search_words WHERE word = ANY(:w)"),
                                       {"w": list(counts)}).all())
-            size = max(conn.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'search_documents'")) or 0,
-                       1.0)
+            size = self._size(conn, version)
             weight = {w: n * math.log(1 + size / max(known.get(w, 1), 1)) for w, n in counts.items()
                       if known.get(w, 0) > 1}  # a word of this record only leads nowhere
             chosen = sorted(weight, key=lambda w: (-weight[w], w))[:SIMILAR_WORDS]
             stems = sorted({t.text for w in chosen for t in self.analyzer(w)})
             if not stems:
                 return []
-            query = " | ".join(quote(t) for t in stems)
+            rare = sorted({t.text for w in chosen if known[w] * SIMILAR_SHARE <= size for t in self.analyzer(w)})
+            if not rare:  # every chosen word is common: the candidates come from a scan, the same on every call
+                conn.execute(text("SET LOCAL synchronize_seqscans = off"))
             rows = conn.execute(text(
-                "SELECT d.id, d.intitule FROM (SELECT id FROM search_documents WHERE tsv @@ CAST(:q AS tsquery) "
-                "AND id <> :id LIMIT :c) c JOIN search_documents d ON d.id = c.id "
-                "ORDER BY ts_rank_cd(d.tsv, CAST(:q AS tsquery)) DESC, d.id LIMIT :n"),
-                {"q": query, "id": exp_id, "n": limit, "c": SIMILAR_CANDIDATES}).all()
+                "SELECT id, intitule FROM (SELECT id, intitule, ts_rank_cd(tsv, CAST(:q AS tsquery)) AS rank "
+                "FROM search_documents WHERE tsv @@ CAST(:among AS tsquery) AND id <> :id LIMIT :c) c "
+                "ORDER BY rank DESC, id LIMIT :n"),
+                {"q": " | ".join(map(quote, stems)), "among": " | ".join(map(quote, rare or stems)), "id": exp_id,
+                 "n": limit, "c": SIMILAR_CANDIDATES}).all()
             return [(r.id, r.intitule) for r in rows]
+
+    def _size(self, conn: Connection, version: str) -> float:
+        """The number of indexed records, read once per index version: the planner's estimate (`reltuples`) from
+        SIZE_ESTIMATED on, counted below it (a table never analysed yet says -1)."""
+        known = getattr(self._local, "size", None)
+        if known is None or known[0] != version:
+            found = conn.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'search_documents'")) or 0
+            if found < SIZE_ESTIMATED:
+                found = conn.scalar(text("SELECT count(*) FROM search_documents")) or 0
+            known = self._local.size = (version, max(float(found), 1.0))
+        return known[1]
 
     def indexed(self) -> dict[str, str]:
         with self.engine.connect() as conn:

@@ -65,7 +65,7 @@ def indicators(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
 def _record(exp_id: str) -> tuple[ExperienceView, list[RevisionInfo]]:
     """An experience and its revisions, or a 404."""
     try:
-        return experiences.get(registry(), caller(), exp_id), experiences.history(registry(), caller(), exp_id)
+        return experiences.get_with_history(registry(), caller(), exp_id)
     except NotFound:
         abort(404)
 
