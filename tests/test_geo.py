@@ -240,3 +240,16 @@ def test_refresh_on_fake_package(tmp_path: Path) -> None:
     assert saint_bois is not None and saint_bois.nom_actuel == "Arboys en Bugey"
     alo = geo.commune("98611")
     assert alo is not None and alo.population is None and alo.tranche_population is None
+
+
+def test_names_are_found_with_or_without_ligatures() -> None:
+    """« œ » typed as « oe » (most keyboards) or the other way round still finds the commune or the bearer."""
+    from registry.actions.accounts import find_organisations, resolve_organisation
+    from registry.actions.drafts import find_communes, resolve_commune
+
+    for typed in ("coeuvres", "Cœuvres", "CŒUVRES-ET-VALSERY"):
+        assert [c for c, _ in find_communes(typed)] == ["02201"], typed
+    assert resolve_commune("Oeting") == ("57521", None) and resolve_commune("Œting") == ("57521", None)
+    for typed in ("coeur de lozère", "Cœur de Lozère", "CC CŒUR DE LOZERE"):
+        assert [o.siren for o in find_organisations(typed)] == ["244800405"], typed
+    assert resolve_organisation("CC Cœur de Lozère").siren == "244800405"

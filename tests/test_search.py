@@ -19,10 +19,11 @@ OPERATOR = Caller.operator()
 # id suffix: (title, text); every other free-text field is emptied so only these words are indexed
 CORPUS = {
     1: ("Éclairage public intelligent", "Abaissement de l'éclairage des rues la nuit dans les communes rurales."),
-    2: ("Mobilité douce", "Pistes cyclables et mobilité partagée en centre-ville."),
+    2: ("Mobilité douce", "Pistes cyclables et mobilité partagée en centre-ville, une oeuvre de longue haleine."),
     3: ("Capteurs de qualité de l'air", "Mesure de la qualité de l'air près des écoles ; capteurs déposés."),
     4: ("Securite routiere", "Radars pedagogiques pour la securite des pietons et des enfants."),
-    5: ("Compteurs d'eau", "Télérelève des compteurs d'eau des abonnées, alerte de fuite."),
+    5: ("Compteurs d'eau", "Télérelève des compteurs d'eau des abonnées, alerte de fuite ; mise en Œuvre au cœur "
+                           "du bourg."),
     6: ("Stationnement connecté", "Un capteur de stationnement sur voirie ; projet abandonné : échec technique."),
     7: ("Budget participatif", "Vote des habitants en ligne pour des projets de quartier."),
 }
@@ -82,6 +83,7 @@ def ids(*numbers: int) -> set[str]:
     ("capteurs -écoles", {6}), ("capteurs -\"qualité de l'air\"", {6}),  # exclusion
     ("eau OR stationnement", {5, 6}), ("eau OU stationnement", {5, 6}), ("eau stationnement", set()),
     ("rural", {1}), ("commune", {1}),
+    ("oeuvre", {2, 5}), ("œuvre", {2, 5}), ("coeur", {5}), ("CŒUR", {5}),  # ligatures as most keyboards type them
 ])
 def test_french_queries_find_exactly_the_right_records(corpus: Registry, query: str, expected: set[int]) -> None:
     assert found(corpus, query) == ids(*expected)
@@ -166,6 +168,38 @@ def test_snippets_escape_the_records_html(corpus: Registry) -> None:
     assert experiences.publish_upload(corpus, OPERATOR, csv_bytes([hostile]), "x.csv").accepted
     [hit] = [h for h in search_index.search(corpus, OPERATOR, search_index.request("gras")).hits]
     assert "<script>" not in hit.snippet and "&lt;script&gt;" in hit.snippet and "<mark>gras</mark>" in hit.snippet
+
+
+def test_snippet_words_are_every_word_whose_stem_is_wanted() -> None:
+    """The snippet's matcher skips, in its regular expression, words that cannot match: it finds exactly the words
+    that, taken one by one (lower case, accents folded, stemmed), give a wanted stem — capitals, accents on the
+    first letter, « œ », digits and underscores included."""
+    import csv
+    import re
+
+    from registry.paths import DEMO_DIR
+    from registry.search import snippets
+    from registry.search.whoosh_index import analyzer, fold
+
+    a = analyzer()
+    with (DEMO_DIR / "experiences.csv").open(encoding="utf-8") as fh:
+        texts = [" ".join(v for v in r.values() if v) for r in csv.DictReader(fh)]
+    texts.append("Mise en Œuvre : l'ÉNERGIE, l’énergie et l'Énergie ; œuvre, cœur, Çà et là, été 2024, 2024_bis, "
+                 "Ørsted, İstanbul, ½ tarif, naïveté, NAÏVE, des voyants, Yeux, il voit, Ygrec.")
+    asked = ["oeuvre", "énergie", "ca", "ete", "2024", "2024_bis", "orsted", "istanbul", "naive", "coeur", "voyant",
+             "voit", "yeux", "ygrec"]
+    for text in texts:
+        words = re.findall(r"\w+", text)
+        for query in [*asked, *words[::7]]:
+            wanted = frozenset(t.text for t in a(query))
+            expected = [m.span() for m in re.finditer(r"\w+", text)
+                        if {t.text for t in a(fold(m.group()))} & wanted]
+            assert snippets._matches(text, wanted, a) == expected, (query, text[:60])
+    last = texts[-1]
+    assert len(snippets._matches(last, frozenset(t.text for t in a("énergie")), a)) == 3
+    assert len(snippets._matches(last, frozenset(t.text for t in a("oeuvre")), a)) == 2
+    [(start, end)] = snippets._matches(last, frozenset(t.text for t in a("voyant")), a)  # its stem is « voi »
+    assert last[start:end] == "voyants"
 
 
 def test_withdrawn_records_are_never_shown_and_updates_are_seen(corpus: Registry) -> None:
@@ -283,6 +317,30 @@ def test_counts_are_exact_below_the_threshold_and_flagged_from_it(corpus: Regist
     assert out.output.startswith("au moins 3 résultat(s)" if capped else "7 résultat(s)"), out.output
     out = CliRunner().invoke(cli, ["search", "capteur"], env=env, catch_exceptions=False)
     assert out.output.startswith("2 résultat(s)"), out.output
+
+
+@pytest.mark.parametrize("search_registry", [("sqlite", "whoosh")], indirect=True, ids=["sqlite-whoosh"])
+def test_whoosh_index_of_an_older_format_is_rebuilt_by_the_next_sync(search_registry: Registry,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index made before ligatures were written out (format 1: « cœur » kept, no FORMAT file) does not find
+    « coeur »: the next sync builds a new generation of this format, which does."""
+    from whoosh.support.charset import accent_map
+
+    from registry.search import whoosh_index
+
+    folder: whoosh_index.IndexFolder = search.backend(search_registry).folder  # type: ignore[attr-defined]
+    with monkeypatch.context() as m:  # (the backend's own analyser, for queries, is made above: this version's)
+        m.setattr(whoosh_index, "FOLD", accent_map)  # the words as format 1 made them
+        assert experiences.publish_upload(search_registry, OPERATOR, csv_bytes([row(n) for n in CORPUS]),
+                                          "corpus.csv").accepted
+        search.rebuild(search_registry)  # a generation of its own (one may have been made before the patch)
+    old = folder.current()
+    assert old is not None
+    (old / "FORMAT").unlink()
+    assert folder.current_format() == "1" and found(search_registry, "coeur") == set()
+    search.sync(search_registry)
+    assert folder.current() != old and folder.current_format() == whoosh_index.FORMAT
+    assert found(search_registry, "coeur") == found(search_registry, "cœur") == ids(5)
 
 
 @pytest.mark.parametrize("search_registry", [("postgresql", "postgresql")], indirect=True, ids=["postgresql-fts"])

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from registry.accounts_db import MemberRole, Membership, MemberStatus, PasswordReset, RegistryAdmin, User
 from registry.actions.authz import Caller, Permission, Role, check
 from registry.db import Experience, Status
+from registry.folding import LIGATURES
 from registry.geo import get_geography
 from registry.service import Channel
 from registry.store import Registry
@@ -125,7 +126,7 @@ def caller_for(user: UserView, channel: Channel = "form") -> Caller:
 
 def fold(text: str) -> str:
     """Lower case without accents, hyphens and apostrophes as spaces: how names are compared."""
-    text = unicodedata.normalize("NFKD", text.casefold())
+    text = unicodedata.normalize("NFKD", text.casefold().translate(LIGATURES))
     text = "".join(c for c in text if not unicodedata.combining(c))
     return " ".join(re.sub(r"[-'’_()]", " ", text).split())
 

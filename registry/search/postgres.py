@@ -73,8 +73,8 @@ SIMILAR_WORDS = 8  # a record's most distinctive words, for "similar experiences
 SIMILAR_SHARE = 100  # a word found in more than 1 % of the records does not choose similar candidates
 SIZE_ESTIMATED = 10_000  # from this many records on, the planner's estimate of their number is enough
 RANKED = 1_000  # a query with more matches ranks this many candidates only (see `_hits`)
-FORMAT = 6  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places;
-# 5: search_words.docs; 6: the due date of unpublished results as a lexeme (DUE).
+FORMAT = 7  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places;
+# 5: search_words.docs; 6: the due date of unpublished results as a lexeme (DUE); 7: ligatures written out.
 # Rows of an older format are rebuilt by the next sync.
 DUE = "*due="  # + the due date of results not published (never a word: the analyser makes no "=")
 MAX_VALUE = 200  # a facet value filtered on is at most this long (a lexeme is at most 2,047 bytes)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from whoosh import highlight
 from whoosh.analysis import Analyzer
-from whoosh.support.charset import accent_map
+
+from registry.search.whoosh_index import fold
 
 
 class MarkFormatter(highlight.Formatter):
@@ -36,15 +38,27 @@ def _stems(word: str, analyzer: Analyzer, cache: dict[str, frozenset[str]]) -> f
     return found
 
 
+@lru_cache(maxsize=1024)
+def _starting(chars: str) -> re.Pattern[str]:
+    """The words (as WORDS finds them) that begin with one of these characters."""
+    return re.compile(r"(?<!\w)[" + re.escape(chars) + r"]\w*")
+
+
 def _matches(text: str, wanted: frozenset[str], analyzer: Analyzer) -> list[tuple[int, int]]:
-    """(start, end) of each word of the text whose stem is wanted. A stem is the start of the folded words
-    it comes from, so only the words that begin like a wanted stem are analysed."""
-    heads = tuple({w[:3] for w in wanted})
+    """(start, end) of each word of the text whose stem is wanted. A stem begins like the folded words it comes
+    from, but for a « y » the French stemmer turns into « i » (« voyant » → « voi »): only the words whose first
+    three letters, « y » as « i », begin like a wanted stem are analysed, and only those whose first character
+    folds to a stem's first letter are looked at (the regular expression skips the others)."""
+    heads = tuple({w[:3].replace("y", "i") for w in wanted})
+    firsts = {h[:1] for h in heads}
+    chars = "".join(sorted(c for c in set(text) if fold(c)[:1].replace("y", "i") in firsts and WORDS.match(c)))
+    if not chars:
+        return []
     cache: dict[str, frozenset[str]] = {}
     found = []
-    for m in WORDS.finditer(text):
-        word = m.group().lower().translate(accent_map)
-        if word.startswith(heads) and _stems(word, analyzer, cache) & wanted:
+    for m in _starting(chars).finditer(text):
+        word = fold(m.group())
+        if word[:3].replace("y", "i").startswith(heads) and _stems(word, analyzer, cache) & wanted:
             found.append(m.span())
     return found
 

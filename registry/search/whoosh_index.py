@@ -31,17 +31,24 @@ from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.lang import stopwords_for_language
 from whoosh.support.charset import accent_map
 
+from registry.folding import LIGATURES
 from registry.search.documents import Doc
 from registry.search.fields import facet_names
 from registry.standard import Standard
+
+FORMAT = "2"  # the words' making, in `FORMAT` of each generation (none: 1); 2: ligatures written out. A
+# generation of another format is rebuilt by the next sync.
 
 
 class IndexBusy(RuntimeError):
     """Another process is writing the index."""
 
 
+FOLD = {**accent_map, **LIGATURES}  # accents away, ligatures written out (« œuvre » as « oeuvre »)
+
+
 def fold(text: str) -> str:
-    return text.lower().translate(accent_map)
+    return text.lower().translate(FOLD)
 
 
 EXTRA_STOP_WORDS = ("les", "cet", "cette", "ni", "car", "donc", "dont", "ainsi")
@@ -64,7 +71,7 @@ def analyzer() -> Analyzer:
     """Words, lower case, accents folded BEFORE the French stemmer (so « sécurité » and « securite » meet),
     stop words (folded too) removed."""
     stops = frozenset(fold(w) for w in (*stopwords_for_language("fr"), *EXTRA_STOP_WORDS))
-    return (RegexTokenizer() | LowercaseFilter() | CharsetFilter(accent_map) | FeminineFilter()
+    return (RegexTokenizer() | LowercaseFilter() | CharsetFilter(FOLD) | FeminineFilter()
             | StopFilter(stoplist=stops, minsize=2) | StemFilter(lang="fr"))
 
 
@@ -111,6 +118,16 @@ class IndexFolder:
         folder = self.path / name
         return folder if windex.exists_in(str(folder)) else None
 
+    def current_format(self) -> str | None:
+        """The format of the current generation (None without one; "1" before formats were written)."""
+        folder = self.current()
+        if folder is None:
+            return None
+        try:
+            return (folder / "FORMAT").read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return "1"
+
     def open(self) -> windex.Index | None:
         folder = self.current()
         return windex.open_dir(str(folder)) if folder else None
@@ -139,6 +156,7 @@ class IndexFolder:
         folder = self.path / f"g{max(numbers, default=0) + 1:06d}"
         folder.mkdir()
         windex.create_in(str(folder), schema(self.std))
+        (folder / "FORMAT").write_text(FORMAT, encoding="ascii")
         return folder
 
     def _swap(self, folder: Path) -> None:

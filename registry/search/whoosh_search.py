@@ -29,7 +29,7 @@ from registry.search.documents import Doc
 from registry.search.fields import NO, OVERDUE, YES, facet_names
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.query import Clause, ParsedQuery, parse
-from registry.search.whoosh_index import IndexFolder, analyzer
+from registry.search.whoosh_index import FORMAT, IndexFolder, analyzer
 from registry.standard import Standard
 
 TEXT_FIELDS = ("intitule", "nom_porteur", "texte")
@@ -88,7 +88,8 @@ class WhooshSearch:
         return self.folder.locked(wait)
 
     def exists(self) -> bool:
-        return self.folder.current() is not None
+        """An index of this format (one of another is rebuilt by the next sync, as PostgreSQL's)."""
+        return self.folder.current_format() == FORMAT
 
     def apply(self, docs: Iterable[Doc | str]) -> int:
         return self.folder.apply(docs)
