@@ -3,6 +3,7 @@ that each assertion fails when accent folding, stemming, elisions or the query l
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 
 import pytest
@@ -20,12 +21,15 @@ OPERATOR = Caller.operator()
 CORPUS = {
     1: ("Éclairage public intelligent", "Abaissement de l'éclairage des rues la nuit dans les communes rurales."),
     2: ("Mobilité douce", "Pistes cyclables et mobilité partagée en centre-ville, une oeuvre de longue haleine."),
-    3: ("Capteurs de qualité de l'air", "Mesure de la qualité de l'air près des écoles ; capteurs déposés."),
+    3: ("Capteurs de qualité de l'air", "Mesure de la qualité de l'air près des écoles ; capteurs déposés. Taux "
+                                       "de CO₂ suivi."),
     4: ("Securite routiere", "Radars pedagogiques pour la securite des pietons et des enfants."),
     5: ("Compteurs d'eau", "Télérelève des compteurs d'eau des abonnées, alerte de fuite ; mise en Œuvre au cœur "
                            "du bourg."),
-    6: ("Stationnement connecté", "Un capteur de stationnement sur voirie ; projet abandonné : échec technique."),
-    7: ("Budget participatif", "Vote des habitants en ligne pour des projets de quartier."),
+    6: ("Stationnement connecté", "Un capteur de stationnement sur voirie ; projet abandonné : échec technique. "
+                                  "Des vidéos."),
+    7: ("Budget participatif", "Vote des habitants en ligne pour des projets de quartier."
+                               + unicodedata.normalize("NFD", " Réunions à la mairie.")),  # accents apart
 }
 FACET_VALUES = {1: {"statut": "termine"}, 2: {"statut": "en_cours"}, 3: {"statut": "abandonne"},
                 6: {"statut": "abandonne"}}
@@ -84,6 +88,9 @@ def ids(*numbers: int) -> set[str]:
     ("eau OR stationnement", {5, 6}), ("eau OU stationnement", {5, 6}), ("eau stationnement", set()),
     ("rural", {1}), ("commune", {1}),
     ("oeuvre", {2, 5}), ("œuvre", {2, 5}), ("coeur", {5}), ("CŒUR", {5}),  # ligatures as most keyboards type them
+    ("co2", {3}), ("CO₂", {3}),  # compatibility forms (NFKC)
+    ("vidéo", {6}), ("videos", {6}),  # « -os »: the French stemmer alone keeps the « s »
+    ("réunion", {7}), (unicodedata.normalize("NFD", "réunions"), {7}),  # accents written apart (NFD)
 ])
 def test_french_queries_find_exactly_the_right_records(corpus: Registry, query: str, expected: set[int]) -> None:
     assert found(corpus, query) == ids(*expected)
@@ -202,6 +209,11 @@ def test_snippet_words_are_every_word_whose_stem_is_wanted() -> None:
     assert last[start:end] == "voyants"
 
 
+def test_snippets_mark_words_whose_accents_are_written_apart(corpus: Registry) -> None:
+    [hit] = search_index.search(corpus, OPERATOR, search_index.request("réunion")).hits
+    assert "<mark>Réunions</mark>" in hit.snippet  # NFC, as it looks
+
+
 def test_withdrawn_records_are_never_shown_and_updates_are_seen(corpus: Registry) -> None:
     experiences.withdraw(corpus, OPERATOR, exp_id(6), "Fiche publiée deux fois par erreur.")
     assert found(corpus, "stationnement") == set()
@@ -238,7 +250,9 @@ def test_analyzer_makes_french_word_forms_meet() -> None:
              "collectivite"), ("capteur", "capteurs"), ("rural", "rurales"), ("abonné", "abonnées"),
              ("connecté", "connectées"), ("numérique", "numeriques"), ("éclairage", "eclairages"),
              ("piéton", "pietons"), ("énergie", "energies"), ("réseau", "réseaux"), ("échec", "echecs"),
-             ("école", "ecoles"), ("intelligent", "intelligentes"), ("déployée", "deployes")]
+             ("école", "ecoles"), ("intelligent", "intelligentes"), ("déployée", "deployes"),
+             ("œuvre", "oeuvres"), ("Cœur", "COEUR"), ("vidéo", "vidéos"), ("vélo", "VELOS"), ("métro", "métros"),
+             ("CO₂", "co2"), ("m²", "m2"), ("ﬁbre", "fibres"), (unicodedata.normalize("NFD", "sécurité"), "securite")]
     for one, other in pairs:
         assert [t.text for t in a(one)] == [t.text for t in a(other)], (one, other)
         assert [t.text for t in a(one)], one

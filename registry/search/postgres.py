@@ -74,7 +74,8 @@ SIMILAR_SHARE = 100  # a word found in more than 1 % of the records does not cho
 SIZE_ESTIMATED = 10_000  # from this many records on, the planner's estimate of their number is enough
 RANKED = 1_000  # a query with more matches ranks this many candidates only (see `_hits`)
 FORMAT = 7  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places;
-# 5: search_words.docs; 6: the due date of unpublished results as a lexeme (DUE); 7: ligatures written out.
+# 5: search_words.docs; 6: the due date of unpublished results as a lexeme (DUE); 7: the words of
+# whoosh_index.FORMAT 2 (NFKC, ligatures written out, « -os » as « -o »).
 # Rows of an older format are rebuilt by the next sync.
 DUE = "*due="  # + the due date of results not published (never a word: the analyser makes no "=")
 MAX_VALUE = 200  # a facet value filtered on is at most this long (a lexeme is at most 2,047 bytes)
@@ -553,8 +554,9 @@ class PostgresSearch:
         """The records sharing most of this one's distinctive words: its words weighted by their count in it and
         their rarity in the registry (tf-idf, from `search_words`), the best SIMILAR_WORDS of them. The candidates
         are the records holding one of those words found in at most 1 % of the records (a common word finds
-        thousands: it ranks, it does not choose), at most SIMILAR_CANDIDATES of them, ranked by `ts_rank_cd` over
-        all the chosen words; every record holding a chosen word when none is that rare."""
+        thousands: it does not choose), or every record holding a chosen word when none is that rare; at most
+        SIMILAR_CANDIDATES of them, ranked by `ts_rank_cd` over the best half of the chosen words (it weighs the
+        words of its query alike: a common word shared many times would outrank the distinctive ones)."""
         version = self.version()
         if version is None:
             return []
@@ -576,13 +578,15 @@ class PostgresSearch:
             if not stems:
                 return []
             rare = sorted({t.text for w in chosen if known[w] * SIMILAR_SHARE <= size for t in self.analyzer(w)})
+            # ts_rank_cd weighs every word of its query alike: it ranks by the best half of them only
+            best = sorted({t.text for w in chosen[:SIMILAR_WORDS // 2] for t in self.analyzer(w)})
             if not rare:  # every chosen word is common: the candidates come from a scan, the same on every call
                 conn.execute(text("SET LOCAL synchronize_seqscans = off"))
             rows = conn.execute(text(
                 "SELECT id, intitule FROM (SELECT id, intitule, ts_rank_cd(tsv, CAST(:q AS tsquery)) AS rank "
                 "FROM search_documents WHERE tsv @@ CAST(:among AS tsquery) AND id <> :id LIMIT :c) c "
                 "ORDER BY rank DESC, id LIMIT :n"),
-                {"q": " | ".join(map(quote, stems)), "among": " | ".join(map(quote, rare or stems)), "id": exp_id,
+                {"q": " | ".join(map(quote, best)), "among": " | ".join(map(quote, rare or stems)), "id": exp_id,
                  "n": limit, "c": SIMILAR_CANDIDATES}).all()
             return [(r.id, r.intitule) for r in rows]
 

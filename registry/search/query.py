@@ -6,6 +6,7 @@ query is never an error and never costs more than plain words (no wildcard is ev
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 MAX_CHARS = 1000
@@ -45,7 +46,7 @@ def _clause(text: str) -> Clause | None:
 
 
 def parse(text: str) -> ParsedQuery:
-    text = (text or "")[:MAX_CHARS]
+    text = unicodedata.normalize("NFKC", (text or "")[:MAX_CHARS])  # words as the index made them (see `fold`)
     must: list[list[Clause]] = []
     exclude: list[Clause] = []
     pending_or = False

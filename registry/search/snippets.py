@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -87,6 +88,7 @@ def snippet(text: str, terms: Iterable[str], analyzer: Analyzer) -> str:
     wanted = frozenset(terms)
     if not wanted or not text:
         return ""
+    text = unicodedata.normalize("NFC", text)  # an accent written apart is part of its word (shown the same)
     matches = _matches(text, wanted, analyzer)
     parts: list[str] = []
     while matches and len(parts) < FRAGMENTS:

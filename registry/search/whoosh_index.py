@@ -13,6 +13,7 @@ import fcntl
 import os
 import shutil
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,9 @@ from registry.search.documents import Doc
 from registry.search.fields import facet_names
 from registry.standard import Standard
 
-FORMAT = "2"  # the words' making, in `FORMAT` of each generation (none: 1); 2: ligatures written out. A
-# generation of another format is rebuilt by the next sync.
+# How words are made, in the `FORMAT` file of each generation (none: 1). 2: NFKC, ligatures written out, « -os »
+# as « -o ». A generation of another format is rebuilt by the next sync.
+FORMAT = "2"
 
 
 class IndexBusy(RuntimeError):
@@ -48,7 +50,9 @@ FOLD = {**accent_map, **LIGATURES}  # accents away, ligatures written out (« œ
 
 
 def fold(text: str) -> str:
-    return text.lower().translate(FOLD)
+    """Compatibility forms as plain ones (NFKC: « CO₂ » as « CO2 », « ﬁ » as « fi », accents decomposed by
+    some systems put back on their letter), lower case, accents away, ligatures written out."""
+    return unicodedata.normalize("NFKC", text).lower().translate(FOLD)
 
 
 EXTRA_STOP_WORDS = ("les", "cet", "cette", "ni", "car", "donc", "dont", "ainsi")
@@ -67,11 +71,29 @@ class FeminineFilter(Filter):
             yield t
 
 
+class PluralOFilter(Filter):
+    """The French stemmer keeps an « s » after « o » (« gros »): « vidéos » and « vidéo », « vélos » and « vélo »
+    would never meet. A final « -os » is made « -o » first (words of four letters or more)."""
+
+    def __call__(self, tokens: Iterator[Any]) -> Iterator[Any]:
+        for t in tokens:
+            if len(t.text) > 3 and t.text.endswith("os"):
+                t.text = t.text[:-1]
+            yield t
+
+
+class NormalizingTokenizer(RegexTokenizer):
+    """Words of the text in NFKC (see `fold`): a word whose accents are decomposed is still one word."""
+
+    def __call__(self, value: str, **kwargs: Any) -> Any:
+        return super().__call__(unicodedata.normalize("NFKC", value), **kwargs)
+
+
 def analyzer() -> Analyzer:
-    """Words, lower case, accents folded BEFORE the French stemmer (so « sécurité » and « securite » meet),
-    stop words (folded too) removed."""
+    """Words (NFKC), lower case, accents folded BEFORE the French stemmer (so « sécurité » and « securite »
+    meet), ligatures written out, stop words (folded too) removed, « -ée(s) » and « -os » endings evened out."""
     stops = frozenset(fold(w) for w in (*stopwords_for_language("fr"), *EXTRA_STOP_WORDS))
-    return (RegexTokenizer() | LowercaseFilter() | CharsetFilter(FOLD) | FeminineFilter()
+    return (NormalizingTokenizer() | LowercaseFilter() | CharsetFilter(FOLD) | FeminineFilter() | PluralOFilter()
             | StopFilter(stoplist=stops, minsize=2) | StemFilter(lang="fr"))
 
 
