@@ -352,7 +352,7 @@ def test_whoosh_index_of_an_older_format_is_rebuilt_by_the_next_sync(search_regi
     assert old is not None
     (old / "FORMAT").unlink()
     assert folder.current_format() == "1" and found(search_registry, "coeur") == set()
-    search.sync(search_registry)
+    assert search.sync(search_registry) == len(CORPUS)  # what `registry index sync` reports: every record again
     assert folder.current() != old and folder.current_format() == whoosh_index.FORMAT
     assert found(search_registry, "coeur") == found(search_registry, "cœur") == ids(5)
 

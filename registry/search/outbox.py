@@ -38,15 +38,15 @@ def _mark(registry: Registry, event_ids: list[int] | None, upto: int) -> None:
 
 
 def sync(registry: Registry, wait: float = 60.0) -> int:
-    """Applies the pending events; returns how many. Without an index yet, builds it."""
+    """Applies the pending events; returns how many. Without an index of this format, builds it: then returns
+    the number of documents, if larger (what an operator sees after an upgrade that changed the format)."""
     from registry.search import backend
 
     index = backend(registry)
     with index.writing(wait):
         events = pending(registry)
         if not index.exists():
-            _rebuild_locked(registry, index)
-            return len(events)
+            return max(len(events), _rebuild_locked(registry, index))
         if not events:
             return 0
         ids = list(dict.fromkeys(exp_id for _, exp_id in events))  # the latest state of each, once
