@@ -86,6 +86,8 @@ def main() -> None:
     ap.add_argument("--home", type=Path, default=None, help="instance folder, reused when it holds a registry")
     ap.add_argument("--no-load", action="store_true", help="only the CPU breakdown, no gunicorn runs")
     ap.add_argument("--no-wrk", action="store_true", help="no wrk cross-check after the closed-loop runs")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1],
+                    help="threads per gunicorn worker (1: sync workers; more: gthread)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="site-bench-"))
     home = args.home or work / "instance"
@@ -131,9 +133,10 @@ def main() -> None:
     if args.no_load:
         return
 
-    for cache in args.page_cache:
-        for think in args.think:
-            load(home, plan, args.clients, think, cache, args.max_seconds, args.seed, not args.no_wrk)
+    for threads in args.threads:
+        for cache in args.page_cache:
+            for think in args.think:
+                load(home, plan, args.clients, think, cache, args.max_seconds, args.seed, not args.no_wrk, threads)
 
 
 def cpu_breakdown(home: Path, plan: list[tuple[str, str]]) -> None:
@@ -214,18 +217,19 @@ def workers(master: int) -> list[int]:
 
 def cpu_sample(pids: list[int]) -> dict[str, float]:
     """CPU seconds so far: the machine's busy time (all cores, /proc/stat), and each pid's CPU (utime + stime)
-    with its time on a CPU and waiting for one (/proc/PID/schedstat: runnable but not running)."""
+    with its threads' time on a CPU and waiting for one (/proc/PID/task/*/schedstat: runnable, not running)."""
     tick = os.sysconf("SC_CLK_TCK")
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     out = {"busy": (sum(fields[:8]) - fields[3] - fields[4]) / tick}  # all but idle and iowait
     for pid in pids:
         try:
             f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            run, wait, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+            sched = [[int(x) for x in (t / "schedstat").read_text().split()[:2]]
+                     for t in Path(f"/proc/{pid}/task").iterdir()]
         except (OSError, ValueError):
             continue
         out[f"cpu:{pid}"] = (int(f[11]) + int(f[12])) / tick
-        out[f"run:{pid}"], out[f"wait:{pid}"] = int(run) / 1e9, int(wait) / 1e9
+        out[f"run:{pid}"], out[f"wait:{pid}"] = sum(r for r, _ in sched) / 1e9, sum(w for _, w in sched) / 1e9
     return out
 
 
@@ -386,15 +390,16 @@ def wrk_check(port: int, plan: list[tuple[str, str]], clients: int, seconds: flo
 
 
 @contextlib.contextmanager
-def gunicorn(home: Path, cache: int, plan: list[tuple[str, str]]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """A fresh gunicorn (2 sync workers, no page kept from an earlier run) on 127.0.0.1, both workers warmed up
-    (imports, searchers) on pages that are not in the plan; stopped on exit."""
+def gunicorn(home: Path, cache: int, plan: list[tuple[str, str]],
+             threads: int = 1) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A fresh gunicorn (2 workers, sync or with `threads` threads each; no page kept from an earlier run) on
+    127.0.0.1, both workers warmed up (imports, searchers) on pages that are not in the plan; stopped on exit."""
     port = free_port()
     shutil.rmtree(home / "pages", ignore_errors=True)  # the pages shared by an earlier run's workers
     env = {**os.environ, "REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40,
            "REGISTRY_PAGE_CACHE": str(cache)}
-    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-               "web.app:create_app()"]
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", str(threads), "-b", f"127.0.0.1:{port}",
+               "--log-level", "warning", "web.app:create_app()"]
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -413,11 +418,11 @@ def gunicorn(home: Path, cache: int, plan: list[tuple[str, str]]) -> Iterator[tu
 
 
 def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, cache: int, max_seconds: float,
-         seed: int, use_wrk: bool = True) -> None:
+         seed: int, use_wrk: bool = True, threads: int = 1) -> None:
     """One run on a fresh gunicorn (2 workers): `clients` simulated users share the plan (`http_load`); each pauses
     about `think` s (uniform in [think/2, 3 think/2]) between its requests; the run stops when the plan is done or
     after max_seconds. In closed loop, wrk then runs on another fresh gunicorn as a cross-check, when installed."""
-    with gunicorn(home, cache, plan) as (server, port):
+    with gunicorn(home, cache, plan, threads) as (server, port):
         pids = workers(server.pid)
         load_before = os.getloadavg()[0]
         before, client_before = cpu_sample([server.pid, *pids]), time.process_time()
@@ -435,7 +440,8 @@ def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, ca
         others = max(0.0, busy - cpu - client_cpu)
         model = "closed loop, no think time" if not think else f"think time {think:g} s (uniform {think / 2:g}-" \
                                                                 f"{think * 1.5:g} s)"
-        print(f"gunicorn 2 workers, page cache {cache}, {clients} clients, {model}: {done} requests in "
+        kind = "sync" if threads == 1 else f"gthread, {threads} threads each"
+        print(f"gunicorn 2 workers ({kind}), page cache {cache}, {clients} clients, {model}: {done} requests in "
               f"{elapsed:.1f} s = {done / elapsed:.0f} requests/s, {errors} errors; load average "
               f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after; server CPU {cpu:.1f} s = "
               f"{cpu * 1000 / max(done, 1):.1f} ms a request; load generator (Python, one thread) CPU "
@@ -450,7 +456,7 @@ def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, ca
         if shutil.which("wrk") is None:
             print("  (wrk not installed: no cross-check; `apt-get install wrk` adds one)")
             return
-        with gunicorn(home, cache, plan) as (server, port):
+        with gunicorn(home, cache, plan, threads) as (server, port):
             print(wrk_check(port, plan, clients, elapsed))
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from registry.search import snippets
+from registry.search import snippets, spelling
 from registry.search.bits import first_positions
 from registry.search.documents import Doc
 from registry.search.fields import NO, OVERDUE, YES, facet_names, facets
@@ -92,17 +92,6 @@ def _folded_words(value: str) -> list[str]:
     return [w for w in WORDS.findall(fold(value)) if 3 <= len(w) <= 40]
 
 
-def distance(a: str, b: str) -> int:
-    """Levenshtein distance."""
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
 def late(today: str) -> str | None:
     """Results overdue on `today` as a tsquery: the unpublished results' due dates (lexemes DUE + ISO date) before
     it, as prefixes: "2026-11-30" → 0*, 1*, 200*, 201*, 2020* … 2025*, 2026-0*, 2026-10*, 2026-11-0*, 2026-11-1*,
@@ -113,6 +102,24 @@ def late(today: str) -> str | None:
 
 def quote(word: str) -> str:
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+SETTINGS = {  # the planner settings of a search's statements, for their transaction only
+    # a plan for these very parameters: a generic plan made for a rare word is slow on a common one
+    "plan_cache_mode": "force_custom_plan",
+    # words are matched through the GIN index (the matches then need no tsvector read, which is
+    # stored out of line): a sequential scan would read every record's tsvector
+    "enable_seqscan": "off",
+    "max_parallel_workers_per_gather": "0",  # or it scans the primary key
+    "enable_memoize": "off",  # a cache of unnest() per facet array: slower
+    # a plan that must scan (no words) costs 1e10 with enable_seqscan off, far above jit_above_cost:
+    # compiling it took 80 ms for a 30 ms query
+    "jit": "off",
+}
+
+
+def _configure(conn: Connection, settings: dict[str, str]) -> None:
+    conn.execute(text("SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in settings.items())))
 
 
 class PostgresSearch:
@@ -352,6 +359,7 @@ class PostgresSearch:
                 # (a format change, an operator's VACUUM FULL) would queue the counts behind it, and itself wait
                 # for this transaction: a deadlock PostgreSQL cannot see
                 conn.commit()
+                _configure(conn, SETTINGS)  # (they were the transaction's): "did you mean" needs them too
                 cached = self._counted(req, words, [c.result() for c in counting])
                 with self._counts_lock:
                     self._counts[key] = cached
@@ -390,26 +398,15 @@ class PostgresSearch:
     @contextlib.contextmanager
     def _reading(self, counting: bool = False) -> Iterator[Connection]:
         """A connection with the search's planner settings, for this transaction only (one statement)."""
-        settings = {
-            # a plan for these very parameters: a generic plan made for a rare word is slow on a common one
-            "plan_cache_mode": "force_custom_plan",
-            # words are matched through the GIN index (the matches then need no tsvector read, which is
-            # stored out of line): a sequential scan would read every record's tsvector
-            "enable_seqscan": "off",
-            "max_parallel_workers_per_gather": "0",  # or it scans the primary key
-            "enable_memoize": "off",  # a cache of unnest() per facet array: slower
-            # a plan that must scan (no words) costs 1e10 with enable_seqscan off, far above jit_above_cost:
-            # compiling it took 80 ms for a 30 ms query
-            "jit": "off",
-        }
+        settings = dict(SETTINGS)
         if counting:  # facet values counted in a hash table (a few hundred values), not by sorting a million
             settings["enable_sort"] = "off"  # (the planner's choice without words: 645 ms, not 215, at 100,000)
         with self.engine.connect() as conn:
-            conn.execute(text("SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in settings.items())))
+            _configure(conn, settings)
             yield conn
 
     def _suggest(self, conn: Connection, parsed: ParsedQuery) -> str | None:
-        """For each query word found in no record, the closest word of the index (edit distance 2 at most)."""
+        """For each query word found in no record, the closest word of the index (`spelling.closest`)."""
         text_out, changed = parsed.text, False
         for word in dict.fromkeys(parsed.words()):
             query = self._clause(Clause((word,)))
@@ -417,11 +414,11 @@ class PostgresSearch:
                                              "tsv @@ CAST(:q AS tsquery))"), {"q": query}):
                 continue
             folded = fold(word)
-            options = conn.scalars(text("SELECT word FROM search_words WHERE head = :h AND size BETWEEN :a AND :b"),
-                                   {"h": folded[:2], "a": len(folded) - 2, "b": len(folded) + 2}).all()
-            scored = sorted((distance(folded, o), o) for o in options if o != folded)
-            if scored and scored[0][0] <= 2:
-                text_out, changed = text_out.replace(word, scored[0][1]), True
+            options = conn.execute(text("SELECT word, docs FROM search_words WHERE head = :h AND size BETWEEN :a "
+                                        "AND :b"), {"h": folded[:2], "a": len(folded) - 2, "b": len(folded) + 2}).all()
+            better = spelling.closest(folded, [(o.word, o.docs) for o in options])
+            if better:
+                text_out, changed = text_out.replace(word, better), True
         return text_out if changed else None
 
     def _count_apart(self, req: SearchRequest, clause: str, words: str | None, params: dict[str, Any],

@@ -23,13 +23,13 @@ from whoosh.reading import IndexReader, TermNotFound
 from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
-from registry.search import snippets
+from registry.search import snippets, spelling
 from registry.search.bits import bitmask, counted
 from registry.search.documents import Doc
 from registry.search.fields import NO, OVERDUE, YES, facet_names
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.query import Clause, ParsedQuery, parse
-from registry.search.whoosh_index import FORMAT, IndexFolder, analyzer
+from registry.search.whoosh_index import FORMAT, IndexFolder, analyzer, fold
 from registry.standard import Standard
 
 TEXT_FIELDS = ("intitule", "nom_porteur", "texte")
@@ -289,16 +289,19 @@ class WhooshSearch:
         return hits
 
     def _suggest(self, s: Searcher, parsed: ParsedQuery) -> str | None:
-        """A spelling from the index's own words for the query's unknown words, if that finds more."""
-        corrector = s.corrector("texte")
+        """For each query word found in no record, the closest word of the index (`spelling.closest`)."""
+        reader, field = s.reader(), s.schema["texte"].spelling_fieldname("texte")  # its words, not stemmed
         text, changed = parsed.text, False
         for word in dict.fromkeys(parsed.words()):
             stems = self._terms(Clause((word,)))
             if not stems or any(s.doc_frequency(f, stems[0]) for f in TEXT_FIELDS):
                 continue
-            options = corrector.suggest(word, limit=1, maxdist=2)
-            if options and options[0] != word:
-                text, changed = text.replace(word, options[0]), True
+            # (Whoosh's own corrector ranks every word within reach alike, whatever its distance: by name)
+            folded = fold(word)
+            better = spelling.closest(folded, [(w, reader.doc_frequency(field, w))
+                                               for w in reader.terms_within(field, folded, spelling.MOST)])
+            if better:
+                text, changed = text.replace(word, better), True
         return text if changed else None
 
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
