@@ -20,7 +20,8 @@ OPERATOR = Caller.operator()
 # id suffix: (title, text); every other free-text field is emptied so only these words are indexed
 CORPUS = {
     1: ("Éclairage public intelligent", "Abaissement de l'éclairage des rues la nuit dans les communes rurales."),
-    2: ("Mobilité douce", "Pistes cyclables et mobilité partagée en centre-ville, une oeuvre de longue haleine."),
+    2: ("Mobilité douce", "Pistes cyclables et mobilité partagée en centre-ville, une oeuvre de longue haleine. "
+                          "Autopartage."),
     3: ("Capteurs de qualité de l'air", "Mesure de la qualité de l'air près des écoles ; capteurs déposés. Taux "
                                        "de CO₂ suivi."),
     4: ("Securite routiere", "Radars pedagogiques pour la securite des pietons et des enfants."),
@@ -91,6 +92,8 @@ def ids(*numbers: int) -> set[str]:
     ("co2", {3}), ("CO₂", {3}),  # compatibility forms (NFKC)
     ("vidéo", {6}), ("videos", {6}),  # « -os »: the French stemmer alone keeps the « s »
     ("réunion", {7}), (unicodedata.normalize("NFD", "réunions"), {7}),  # accents written apart (NFD)
+    ("centreville", {2}), ("auto-partage", {2}), ("mobilité -auto-partage", set()),  # compounds, both ways
+    ('"mobilité partagée en centre-ville"', {2}), ('"partagée en centreville"', {2}), ('"centre ville"', {2}),
 ])
 def test_french_queries_find_exactly_the_right_records(corpus: Registry, query: str, expected: set[int]) -> None:
     assert found(corpus, query) == ids(*expected)

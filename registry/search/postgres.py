@@ -75,7 +75,7 @@ SIZE_ESTIMATED = 10_000  # from this many records on, the planner's estimate of 
 RANKED = 1_000  # a query with more matches ranks this many candidates only (see `_hits`)
 FORMAT = 7  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places;
 # 5: search_words.docs; 6: the due date of unpublished results as a lexeme (DUE); 7: the words of
-# whoosh_index.FORMAT 2 (NFKC, ligatures written out, « -os » as « -o »).
+# whoosh_index.FORMAT 2 (NFKC, ligatures written out, « -os » as « -o », compounds also written together).
 # Rows of an older format are rebuilt by the next sync.
 DUE = "*due="  # + the due date of results not published (never a word: the analyser makes no "=")
 MAX_VALUE = 200  # a facet value filtered on is at most this long (a lexeme is at most 2,047 bytes)
@@ -192,17 +192,21 @@ class PostgresSearch:
 
     def tsvector(self, doc: Doc, title_only: bool = False) -> str:
         """The stems with their positions, and each pair of consecutive stems as one lexeme "a b" (its first
-        position): a two-word phrase is then found by the GIN index alone, without reading any tsvector."""
+        position): a two-word phrase is then found by the GIN index alone, without reading any tsvector. A
+        compound written together shares the place of its first part (`NormalizingTokenizer`): it pairs with
+        the word before, and the word after pairs with that part."""
         positions: dict[str, list[str]] = {}
         start = 1
         for value, weight in ((doc.intitule, "A"), (doc.nom_porteur, "B"), ("" if title_only else doc.texte, "D")):
-            last, previous = start, None
+            last, place, previous, here = start, None, None, None  # (here: the first word at this place)
             for token in self.analyzer(value, positions=True):
                 pos = min(start + token.pos, MAX_POSITION)
                 positions.setdefault(token.text, []).append(f"{pos}{weight}")
+                if token.pos != place:
+                    place, previous, here = token.pos, here, token.text
                 if previous is not None and not title_only:
                     positions.setdefault(f"{previous} {token.text}", [f"{pos}{weight}"])
-                last, previous = pos, token.text
+                last = pos
             start = last + FIELD_GAP
         words = [f"{quote(word)}:{','.join(p[:256])}" for word, p in positions.items()]
         if not title_only:

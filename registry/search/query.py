@@ -66,12 +66,14 @@ def parse(text: str) -> ParsedQuery:
             clause = _clause(raw or "")
         if clause is None:
             continue
+        # a compound with hyphens, or the same written together (« auto-partage », « autopartage »)
+        together = _clause(raw.replace("-", "")) if quoted is None and raw and "-" in raw.strip("-") else None
         if negated:
-            exclude.append(clause)
+            exclude += [c for c in (clause, together) if c is not None]
         elif pending_or and must:
-            must[-1].append(clause)
+            must[-1] += [c for c in (clause, together) if c is not None]
         else:
-            must.append([clause])
+            must.append([c for c in (clause, together) if c is not None])
         pending_or = False
     must = must[:MAX_CLAUSES]
     return ParsedQuery(tuple(tuple(g) for g in must), tuple(exclude[:MAX_CLAUSES]), text)

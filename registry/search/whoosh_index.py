@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import time
 import unicodedata
@@ -38,7 +39,8 @@ from registry.search.fields import facet_names
 from registry.standard import Standard
 
 # How words are made, in the `FORMAT` file of each generation (none: 1). 2: NFKC, ligatures written out, « -os »
-# as « -o ». A generation of another format is rebuilt by the next sync.
+# as « -o », hyphenated compounds also written together. A generation of another format is rebuilt by the next
+# sync.
 FORMAT = "2"
 
 
@@ -82,11 +84,44 @@ class PluralOFilter(Filter):
             yield t
 
 
+COMPOUND = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")  # words of letters joined by hyphens
+
+
 class NormalizingTokenizer(RegexTokenizer):
-    """Words of the text in NFKC (see `fold`): a word whose accents are decomposed is still one word."""
+    """Words of the text in NFKC (see `fold`): a word whose accents are decomposed is still one word. A
+    compound written with hyphens is also one word written together, at the place of its first part
+    (« vidéo-protection » is found by « vidéoprotection », « e-mail » by « email », and the other way round,
+    see `query.parse`)."""
 
     def __call__(self, value: str, **kwargs: Any) -> Any:
-        return super().__call__(unicodedata.normalize("NFKC", value), **kwargs)
+        value = unicodedata.normalize("NFKC", value)
+        joined = {m.start(): m.group().replace("-", "") for m in COMPOUND.finditer(value)} if "-" in value else {}
+        if not joined or not kwargs.get("tokenize", True):
+            yield from super().__call__(value, **kwargs)
+            return
+        for t in super().__call__(value, **{**kwargs, "chars": True}):
+            start, t.joined = t.startchar, False
+            yield t  # the part first: a phrase's word pairs follow the parts (see PostgresSearch.tsvector)
+            if start in joined:  # (one token object, reused: the part is done with downstream)
+                t.text, t.stopped, t.joined, t.startchar = joined[start], False, True, start
+                yield t
+
+
+class PlaceFilter(Filter):
+    """Positions one after another, stop words taking none (as StopFilter's `renumber`); a compound written
+    together (`NormalizingTokenizer`) at the place of its first part."""
+
+    def __call__(self, tokens: Iterator[Any]) -> Iterator[Any]:
+        pos, last = None, None
+        for t in tokens:
+            if t.positions:
+                if getattr(t, "joined", False) and last == t.startchar and pos is not None:
+                    t.pos = pos
+                else:
+                    pos = t.pos if pos is None else pos + 1
+                    t.pos = pos
+                last = getattr(t, "startchar", None)
+            yield t
 
 
 def analyzer() -> Analyzer:
@@ -94,7 +129,7 @@ def analyzer() -> Analyzer:
     meet), ligatures written out, stop words (folded too) removed, « -ée(s) » and « -os » endings evened out."""
     stops = frozenset(fold(w) for w in (*stopwords_for_language("fr"), *EXTRA_STOP_WORDS))
     return (NormalizingTokenizer() | LowercaseFilter() | CharsetFilter(FOLD) | FeminineFilter() | PluralOFilter()
-            | StopFilter(stoplist=stops, minsize=2) | StemFilter(lang="fr"))
+            | StopFilter(stoplist=stops, minsize=2, renumber=False) | PlaceFilter() | StemFilter(lang="fr"))
 
 
 def schema(std: Standard) -> Schema:
