@@ -195,21 +195,34 @@ def test_snippet_words_are_every_word_whose_stem_is_wanted() -> None:
     with (DEMO_DIR / "experiences.csv").open(encoding="utf-8") as fh:
         texts = [" ".join(v for v in r.values() if v) for r in csv.DictReader(fh)]
     texts.append("Mise en Œuvre : l'ÉNERGIE, l’énergie et l'Énergie ; œuvre, cœur, Çà et là, été 2024, 2024_bis, "
-                 "Ørsted, İstanbul, ½ tarif, naïveté, NAÏVE, des voyants, Yeux, il voit, Ygrec.")
+                 "Ørsted, İstanbul, ½ tarif, naïveté, NAÏVE, des voyants, Yeux, il voit, Ygrec, la vidéo-protection "
+                 "et l'auto-partage en 2020-2024.")
+
+    def stems(word: str) -> set[str]:
+        return {t.text for t in a(fold(word))}
+
     asked = ["oeuvre", "énergie", "ca", "ete", "2024", "2024_bis", "orsted", "istanbul", "naive", "coeur", "voyant",
-             "voit", "yeux", "ygrec"]
+             "voit", "yeux", "ygrec", "videoprotection", "protection", "autopartage", "auto", "20202024"]
     for text in texts:
         words = re.findall(r"\w+", text)
         for query in [*asked, *words[::7]]:
             wanted = frozenset(t.text for t in a(query))
-            expected = [m.span() for m in re.finditer(r"\w+", text)
-                        if {t.text for t in a(fold(m.group()))} & wanted]
+            expected = []  # a word whose stem is wanted; a compound written together, if that is
+            for m in re.finditer(r"\w+(?:-\w+)*", text):
+                whole = m.group().replace("-", "")
+                if "-" in m.group() and re.fullmatch(r"[^\W\d_]+", whole) and stems(whole) & wanted:
+                    expected.append(m.span())
+                else:
+                    expected += [(m.start() + w.start(), m.start() + w.end()) for w in re.finditer(r"\w+", m.group())
+                                 if stems(w.group()) & wanted]
             assert snippets._matches(text, wanted, a) == expected, (query, text[:60])
     last = texts[-1]
     assert len(snippets._matches(last, frozenset(t.text for t in a("énergie")), a)) == 3
     assert len(snippets._matches(last, frozenset(t.text for t in a("oeuvre")), a)) == 2
     [(start, end)] = snippets._matches(last, frozenset(t.text for t in a("voyant")), a)  # its stem is « voi »
     assert last[start:end] == "voyants"
+    [(start, end)] = snippets._matches(last, frozenset(t.text for t in a("vidéoprotection")), a)
+    assert last[start:end] == "vidéo-protection"
 
 
 def test_snippets_mark_words_whose_accents_are_written_apart(corpus: Registry) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from whoosh import highlight
 from whoosh.analysis import Analyzer
 
-from registry.search.whoosh_index import fold
+from registry.search.whoosh_index import COMPOUND, fold
 
 
 class MarkFormatter(highlight.Formatter):
@@ -41,26 +41,37 @@ def _stems(word: str, analyzer: Analyzer, cache: dict[str, frozenset[str]]) -> f
 
 @lru_cache(maxsize=1024)
 def _starting(chars: str) -> re.Pattern[str]:
-    """The words (as WORDS finds them) that begin with one of these characters."""
-    return re.compile(r"(?<!\w)[" + re.escape(chars) + r"]\w*")
+    """The words (as WORDS finds them), or words joined by hyphens, that begin with one of these characters."""
+    return re.compile(r"(?<!\w)[" + re.escape(chars) + r"]\w*(?:-\w+)*")
 
 
 def _matches(text: str, wanted: frozenset[str], analyzer: Analyzer) -> list[tuple[int, int]]:
-    """(start, end) of each word of the text whose stem is wanted. A stem begins like the folded words it comes
-    from, but for a « y » the French stemmer turns into « i » (« voyant » → « voi »): only the words whose first
-    three letters, « y » as « i », begin like a wanted stem are analysed, and only those whose first character
-    folds to a stem's first letter are looked at (the regular expression skips the others)."""
+    """(start, end) of each word of the text whose stem is wanted, or of a compound whose words written together
+    give a wanted stem (« vidéo-protection » for « vidéoprotection », as the index reads it). A stem begins like
+    the folded words it comes from, but for a « y » the French stemmer turns into « i » (« voyant » → « voi »):
+    only the words whose first three letters, « y » as « i », begin like a wanted stem are analysed, and only
+    those whose first character folds to a stem's first letter are looked at (the regular expression skips the
+    others)."""
     heads = tuple({w[:3].replace("y", "i") for w in wanted})
     firsts = {h[:1] for h in heads}
     chars = "".join(sorted(c for c in set(text) if fold(c)[:1].replace("y", "i") in firsts and WORDS.match(c)))
     if not chars:
         return []
     cache: dict[str, frozenset[str]] = {}
+
+    def hit(word: str) -> bool:
+        word = fold(word)
+        return word[:3].replace("y", "i").startswith(heads) and bool(_stems(word, analyzer, cache) & wanted)
+
     found = []
     for m in _starting(chars).finditer(text):
-        word = fold(m.group())
-        if word[:3].replace("y", "i").startswith(heads) and _stems(word, analyzer, cache) & wanted:
+        if "-" not in m.group():
+            if hit(m.group()):
+                found.append(m.span())
+        elif COMPOUND.fullmatch(m.group()) and hit(m.group().replace("-", "")):
             found.append(m.span())
+        else:
+            found += [(m.start() + w.start(), m.start() + w.end()) for w in WORDS.finditer(m.group()) if hit(w.group())]
     return found
 
 
