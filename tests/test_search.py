@@ -173,6 +173,18 @@ def test_sorts_snippets_and_suggestions(corpus: Registry) -> None:
         search_index.request("", {"nope": ("x",)})
 
 
+def test_records_with_huge_words_and_compounds_are_indexed_and_found(corpus: Registry) -> None:
+    """A word of 1,100 Cyrillic letters (2,200 bytes), a compound of 600 words joined by hyphens (2,400 bytes
+    written together): the record is stored, indexed (PostgreSQL refuses lexemes over 2,046 bytes) and found by
+    its ordinary words."""
+    long_word, compound = "ж" * 1100, "-".join(["жж"] * 600)
+    odd = {**row(7), "resume": f"Sondes {long_word} puis {compound} fin."}
+    result = experiences.publish_upload(corpus, OPERATOR, csv_bytes([odd]), "odd.csv")
+    assert result.accepted, result.report.to_text()
+    assert found(corpus, "sondes") == ids(7)
+    assert found(corpus, long_word) <= ids(7) and found(corpus, compound) <= ids(7)  # an answer, never an error
+
+
 def test_snippets_escape_the_records_html(corpus: Registry) -> None:
     hostile = {**row(7), "resume": "Capteurs <script>alert('x')</script> & <b>gras</b> dans la rue."}
     assert experiences.publish_upload(corpus, OPERATOR, csv_bytes([hostile]), "x.csv").accepted

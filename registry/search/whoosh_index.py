@@ -58,6 +58,9 @@ def fold(text: str) -> str:
 
 
 EXTRA_STOP_WORDS = ("les", "cet", "cette", "ni", "car", "donc", "dont", "ainsi")
+# Longer "words" are not indexed: no word is that long, and PostgreSQL refuses a lexeme over 2,046 bytes (one
+# such word failed the record's indexing, and every sync after it)
+MAX_WORD = 120
 
 
 class FeminineFilter(Filter):
@@ -126,10 +129,12 @@ class PlaceFilter(Filter):
 
 def analyzer() -> Analyzer:
     """Words (NFKC), lower case, accents folded BEFORE the French stemmer (so « sécurité » and « securite »
-    meet), ligatures written out, stop words (folded too) removed, « -ée(s) » and « -os » endings evened out."""
+    meet), ligatures written out, stop words (folded too) and words over MAX_WORD characters removed, « -ée(s) »
+    and « -os » endings evened out."""
     stops = frozenset(fold(w) for w in (*stopwords_for_language("fr"), *EXTRA_STOP_WORDS))
     return (NormalizingTokenizer() | LowercaseFilter() | CharsetFilter(FOLD) | FeminineFilter() | PluralOFilter()
-            | StopFilter(stoplist=stops, minsize=2, renumber=False) | PlaceFilter() | StemFilter(lang="fr"))
+            | StopFilter(stoplist=stops, minsize=2, maxsize=MAX_WORD, renumber=False) | PlaceFilter()
+            | StemFilter(lang="fr"))
 
 
 def schema(std: Standard) -> Schema:
