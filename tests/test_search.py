@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -183,6 +184,33 @@ def test_records_with_huge_words_and_compounds_are_indexed_and_found(corpus: Reg
     assert result.accepted, result.report.to_text()
     assert found(corpus, "sondes") == ids(7)
     assert found(corpus, long_word) <= ids(7) and found(corpus, compound) <= ids(7)  # an answer, never an error
+
+
+def test_a_record_with_a_huge_text_is_indexed_and_the_index_follows(corpus: Registry, tmp_path: Path) -> None:
+    """100 lessons of 3 x 4,900 characters of words all different (1.5 MB, ~180,000 words): PostgreSQL refuses a
+    tsvector over 1 MiB, which failed the record's indexing and every sync after it. The record is found by its
+    own words and the index keeps following the registry."""
+    import random
+
+    from tests.helpers import children, write_package
+
+    rng = random.Random(5)
+
+    def words(n: int) -> str:
+        return " ".join("".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(9)) for _ in range(n))
+
+    first = words(1)
+    main = {**row(7), "resume": f"Sondes piézométriques {first}."}
+    lesson = children("enseignements", "217500016-2023-001")[0]
+    lessons = [{**lesson, "id_experience": exp_id(7), "numero": str(n), "description": words(480),
+                "recommandation": words(480), "action_menee": words(480)} for n in range(1, 101)]
+    folder = write_package(tmp_path / "huge", {"experiences": [main], "enseignements": lessons})
+    result = experiences.publish_file(corpus, OPERATOR, folder)
+    assert result.accepted, result.report.to_text()
+    assert found(corpus, first) == ids(7) and found(corpus, lessons[0]["description"].split()[0]) == ids(7)
+    renamed = {**row(2), "resume": "Vélos partagés et trottinettes."}  # a write after it is indexed too
+    assert experiences.publish_upload(corpus, OPERATOR, csv_bytes([renamed]), "v.csv").accepted
+    assert found(corpus, "trottinettes") == ids(2)
 
 
 def test_snippets_escape_the_records_html(corpus: Registry) -> None:

@@ -43,6 +43,9 @@ from registry.standard import Standard
 LOCK_KEY = 7_246_031  # the writers' advisory lock (released with the transaction, or the session's death)
 FIELD_GAP = 100  # positions between fields, so that a phrase never spans two of them
 MAX_POSITION = 16383
+# bytes of a record's lexemes and positions indexed at most (PostgreSQL refuses a tsvector over 1 MiB: one record
+# of 100 long lessons failed its indexing, and every sync after it); the rest of its text is not indexed
+TSVECTOR_BUDGET = 900_000
 BATCH = 500
 DDL = (
     """CREATE TABLE IF NOT EXISTS search_documents (
@@ -196,19 +199,37 @@ class PostgresSearch:
         compound written together shares the place of its first part (`NormalizingTokenizer`): it pairs with
         the word before, and the word after pairs with that part."""
         positions: dict[str, list[str]] = {}
+        room = [TSVECTOR_BUDGET]
+
+        def add(lexeme: str, at: str) -> bool:  # False once the budget is spent: the rest is not indexed
+            if room[0] <= 0:
+                return False
+            held = positions.get(lexeme)
+            if held is None:
+                room[0] -= len(lexeme.encode()) + 8
+                if room[0] < 0:
+                    return False
+                held = positions[lexeme] = []
+            elif len(held) >= 256:  # PostgreSQL keeps 256 positions a lexeme
+                return True
+            room[0] -= 2
+            held.append(at)
+            return True
+
         start = 1
         for value, weight in ((doc.intitule, "A"), (doc.nom_porteur, "B"), ("" if title_only else doc.texte, "D")):
             last, place, previous, here = start, None, None, None  # (here: the first word at this place)
             for token in self.analyzer(value, positions=True):
                 pos = min(start + token.pos, MAX_POSITION)
-                positions.setdefault(token.text, []).append(f"{pos}{weight}")
+                if not add(token.text, f"{pos}{weight}"):
+                    break
                 if token.pos != place:
                     place, previous, here = token.pos, here, token.text
-                if previous is not None and not title_only:
-                    positions.setdefault(f"{previous} {token.text}", [f"{pos}{weight}"])
+                if previous is not None and not title_only and f"{previous} {token.text}" not in positions:
+                    add(f"{previous} {token.text}", f"{pos}{weight}")
                 last = pos
             start = last + FIELD_GAP
-        words = [f"{quote(word)}:{','.join(p[:256])}" for word, p in positions.items()]
+        words = [f"{quote(word)}:{','.join(p)}" for word, p in positions.items()]
         if not title_only:
             words += [quote(value) for value in self._values(doc)]
             if doc.results_due and not doc.results_published:  # overdue from the due date on: see `late`
