@@ -323,3 +323,25 @@ def test_did_you_mean_prefers_the_word_of_most_records(search_registry: Registry
     assert experiences.publish_upload(search_registry, OPERATOR, csv_bytes(rows), "e.csv").accepted
     results = search_index.search(search_registry, OPERATOR, search_index.request("mobilte"))
     assert results.total == 0 and results.suggestion == fold(frequent)
+
+
+@on_postgres
+def test_a_record_postgresql_refuses_is_left_out_and_the_index_follows_the_others(
+        browsing: Registry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever makes PostgreSQL refuse one record's row (here a vector it cannot read), the others of its batch
+    and every later write are indexed; the refused one is logged and listed by `index check` as missing."""
+    from registry.search import postgres
+
+    first, second = (h.id for h in search_index.search(browsing, OPERATOR, search_index.request(limit=2)).hits)
+    bad = first
+    vector = postgres.PostgresSearch.tsvector
+    monkeypatch.setattr(postgres.PostgresSearch, "tsvector", lambda self, doc, title_only=False: (
+        "'unterminated" if doc.id == bad else vector(self, doc, title_only)))
+    assert search.rebuild(browsing) == 163  # every record read, one refused
+    assert f"{bad} left out" in caplog.text
+    missing, _, _ = search.check(browsing)
+    assert missing == {bad}
+    assert search_index.search(browsing, OPERATOR, search_index.request(limit=1)).total == 162
+    monkeypatch.setattr(postgres.PostgresSearch, "tsvector", vector)
+    experiences.withdraw(browsing, OPERATOR, second, "Publiée deux fois par erreur.")
+    assert search_index.search(browsing, OPERATOR, search_index.request(limit=1)).total == 161

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import logging
 import math
 import os
 import re
@@ -29,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from registry.search import snippets, spelling
 from registry.search.bits import first_positions
@@ -40,6 +42,7 @@ from registry.search.query import Clause, ParsedQuery, parse
 from registry.search.whoosh_index import IndexBusy, analyzer, fold
 from registry.standard import Standard
 
+log = logging.getLogger(__name__)
 LOCK_KEY = 7_246_031  # the writers' advisory lock (released with the transaction, or the session's death)
 FIELD_GAP = 100  # positions between fields, so that a phrase never spans two of them
 MAX_POSITION = 16383
@@ -274,6 +277,20 @@ class PostgresSearch:
                          [{"w": w, "h": w[:2], "n": len(w), "d": n} for w, n in sorted(counts.items())])
 
     def _upsert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Writes a batch of rows; a batch PostgreSQL refuses is written row by row, and a row it refuses is left
+        out (logged; `registry index check` lists it as missing): one record must not stop the index from
+        following every other."""
+        try:
+            with conn.begin_nested():
+                self._upsert_rows(conn, rows)
+        except DBAPIError as exc:
+            if len(rows) == 1:
+                log.error("search index: record %s left out: %s", rows[0]["id"], str(exc.orig).splitlines()[0])
+                return
+            for row in rows:
+                self._upsert(conn, [row])
+
+    def _upsert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         self._words(conn, rows)
         columns = ("content_hash", "intitule", "nom_porteur", "date_maj", "date_debut", "cout", "results_due",
                    "results_published", "facet_values", "tsv", "tsv_title")
