@@ -202,21 +202,18 @@ class PostgresSearch:
         compound written together shares the place of its first part (`NormalizingTokenizer`): it pairs with
         the word before, and the word after pairs with that part."""
         positions: dict[str, list[str]] = {}
-        room = [TSVECTOR_BUDGET]
+        room = TSVECTOR_BUDGET
 
         def add(lexeme: str, at: str) -> bool:  # False once the budget is spent: the rest is not indexed
-            if room[0] <= 0:
-                return False
+            nonlocal room
             held = positions.get(lexeme)
+            room -= 2 if held is not None else len(lexeme.encode()) + 10
+            if room < 0:
+                return False
             if held is None:
-                room[0] -= len(lexeme.encode()) + 8
-                if room[0] < 0:
-                    return False
                 held = positions[lexeme] = []
-            elif len(held) >= 256:  # PostgreSQL keeps 256 positions a lexeme
-                return True
-            room[0] -= 2
-            held.append(at)
+            if len(held) < 256:  # PostgreSQL keeps 256 positions a lexeme
+                held.append(at)
             return True
 
         start = 1
@@ -613,12 +610,13 @@ class PostgresSearch:
             weight = {w: n * math.log(1 + size / max(known.get(w, 1), 1)) for w, n in counts.items()
                       if known.get(w, 0) > 1}  # a word of this record only leads nowhere
             chosen = sorted(weight, key=lambda w: (-weight[w], w))[:SIMILAR_WORDS]
-            stems = sorted({t.text for w in chosen for t in self.analyzer(w)})
+            stems_of = {w: [t.text for t in self.analyzer(w)] for w in chosen}
+            stems = sorted({t for w in chosen for t in stems_of[w]})
             if not stems:
                 return []
-            rare = sorted({t.text for w in chosen if known[w] * SIMILAR_SHARE <= size for t in self.analyzer(w)})
+            rare = sorted({t for w in chosen if known[w] * SIMILAR_SHARE <= size for t in stems_of[w]})
             # ts_rank_cd weighs every word of its query alike: it ranks by the best half of them only
-            best = sorted({t.text for w in chosen[:SIMILAR_WORDS // 2] for t in self.analyzer(w)})
+            best = sorted({t for w in chosen[:SIMILAR_WORDS // 2] for t in stems_of[w]})
             if not rare:  # every chosen word is common: the candidates come from a scan, the same on every call
                 conn.execute(text("SET LOCAL synchronize_seqscans = off"))
             rows = conn.execute(text(

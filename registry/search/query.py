@@ -68,12 +68,13 @@ def parse(text: str) -> ParsedQuery:
             continue
         # a compound with hyphens, or the same written together (« auto-partage », « autopartage »)
         together = _clause(raw.replace("-", "")) if quoted is None and raw and "-" in raw.strip("-") else None
+        clauses = [clause] if together is None else [clause, together]
         if negated:
-            exclude += [c for c in (clause, together) if c is not None]
+            exclude += clauses
         elif pending_or and must:
-            must[-1] += [c for c in (clause, together) if c is not None]
+            must[-1] += clauses
         else:
-            must.append([c for c in (clause, together) if c is not None])
+            must.append(clauses)
         pending_or = False
     must = must[:MAX_CLAUSES]
     return ParsedQuery(tuple(tuple(g) for g in must), tuple(exclude[:MAX_CLAUSES]), text)

@@ -106,7 +106,7 @@ class NormalizingTokenizer(RegexTokenizer):
             start, t.joined = t.startchar, False
             yield t  # the part first: a phrase's word pairs follow the parts (see PostgresSearch.tsvector)
             if start in joined:  # (one token object, reused: the part is done with downstream)
-                t.text, t.stopped, t.joined, t.startchar = joined[start], False, True, start
+                t.text, t.stopped, t.joined = joined[start], False, True
                 yield t
 
 
