@@ -21,7 +21,13 @@ def _search(registry: Registry) -> object:
     return search.sync(registry, wait=0.5)
 
 
-DEFAULT_TASKS: tuple[Task, ...] = (_search, bulk.refresh)
+def _similar(registry: Registry) -> object:
+    """Similar experiences stored for the record pages (PostgreSQL), two seconds of work a round at most."""
+    return search.make_similar(registry, SIMILAR_SECONDS)
+
+
+SIMILAR_SECONDS = 2.0
+DEFAULT_TASKS: tuple[Task, ...] = (_search, bulk.refresh, _similar)
 
 
 def run_once(registry: Registry, tasks: tuple[Task, ...] = DEFAULT_TASKS) -> None:

@@ -266,7 +266,7 @@ def test_similar_candidates_are_chosen_by_rare_words(search_registry: Registry,
     """Record 1 shares its common words with eight records written before the one sharing its rare words: with
     room for two candidates only, those two are the records holding a rare word, not the first common ones; a word
     held by every record still ranks them. The number of records is counted (never analysed: reltuples -1)."""
-    from registry.search import postgres
+    from registry.search import pg_similar
 
     common = "Le projet a permis de déployer un réseau de capteurs ; le projet et le réseau ont permis {}."
     texts = {1: common.format("le suivi de la nappe phréatique du marais salant"),
@@ -280,8 +280,8 @@ def test_similar_candidates_are_chosen_by_rare_words(search_registry: Registry,
             for n, text in texts.items()]
     result = experiences.publish_upload(search_registry, OPERATOR, csv_bytes(rows), "e.csv")
     assert result.accepted, result.report.to_text()
-    monkeypatch.setattr(postgres, "SIMILAR_CANDIDATES", 2)
-    monkeypatch.setattr(postgres, "SIMILAR_SHARE", 3)  # words of at most 1 record in 3 choose the candidates
+    monkeypatch.setattr(pg_similar, "SIMILAR_CANDIDATES", 2)
+    monkeypatch.setattr(pg_similar, "SIMILAR_SHARE", 3)  # words of at most 1 record in 3 choose the candidates
     similar = [i for i, _ in search_index.similar(search_registry, OPERATOR, "217500016-2023-001")]
     assert similar == ["217500016-2023-010", "217500016-2023-011"]  # 10 shares more of record 1's words
 
@@ -345,3 +345,138 @@ def test_a_record_postgresql_refuses_is_left_out_and_the_index_follows_the_other
     monkeypatch.setattr(postgres.PostgresSearch, "tsvector", vector)
     experiences.withdraw(browsing, OPERATOR, second, "Publiée deux fois par erreur.")
     assert search_index.search(browsing, OPERATOR, search_index.request(limit=1)).total == 161
+
+
+def _lists(reg: Registry) -> dict[str, tuple[float | None, list[str] | None]]:
+    from sqlalchemy import text
+
+    with reg.engine.connect() as conn:
+        return {r.id: (r.made, r.similar_ids) for r in conn.execute(text("SELECT * FROM search_similar"))}
+
+
+@on_postgres
+def test_similar_lists_are_made_in_the_background_and_read_by_record_pages(
+        browsing: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each indexed record's similar experiences are made by the background work (`registry index similar`, the
+    worker's rounds), stored, and read by the record page: the same lists as made on the spot; a record indexed
+    again, or older than MAX_AGE, has its list made again; a withdrawn record leaves every list read."""
+    from sqlalchemy import text
+
+    from registry import jobs
+    from registry.search import pg_similar
+
+    backend: Any = search.backend(browsing)
+    ids = sorted(h.id for h in search_index.search(browsing, OPERATOR, search_index.request(limit=200)).hits)
+    assert len(ids) == 163 and all(made is None for made, _ in _lists(browsing).values())
+    live = {i: search_index.similar(browsing, OPERATOR, i) for i in ids}  # made on the spot: nothing stored
+    assert all(made is None for made, _ in _lists(browsing).values())
+    assert search_index.make_similar(browsing, OPERATOR, 60.0) == 163
+    assert search_index.make_similar(browsing, OPERATOR, 60.0) == 0  # none left
+    stored = _lists(browsing)
+    assert set(stored) == set(ids) and all(made is not None for made, _ in stored.values())
+    assert {i: search_index.similar(browsing, OPERATOR, i) for i in ids} == live
+    assert sum(len(v) for v in live.values()) > 600
+
+    # the page reads the stored list (a list put there by hand is what it shows), its first `limit`
+    first, second, third = ids[:3]
+    with browsing.engine.begin() as conn:
+        conn.execute(text("UPDATE search_similar SET similar_ids = :s WHERE id = :id"),
+                     {"s": [third, second], "id": first})
+    titles = {h.id: h.intitule for h in search_index.search(browsing, OPERATOR,
+                                                            search_index.request(limit=200)).hits}
+    assert search_index.similar(browsing, OPERATOR, first) == [(third, titles[third]), (second, titles[second])]
+    assert search_index.similar(browsing, OPERATOR, first, limit=1) == [(third, titles[third])]
+
+    # withdrawn: gone from the lists read, and its own list with it
+    experiences.withdraw(browsing, OPERATOR, third, "Fiche publiée deux fois par erreur.")
+    assert search_index.similar(browsing, OPERATOR, first) == [(second, titles[second])]
+    assert third not in _lists(browsing)
+
+    # indexed again: its list is to make again (made on the spot meanwhile), then made by the next round
+    record = experiences.get(browsing, OPERATOR, first)
+    assert record is not None
+    row = {k: v for k, v in record.main.items()} | {"intitule": record.main["intitule"] + " (mise à jour)"}
+    result = experiences.publish_upload(browsing, OPERATOR, csv_bytes([row]), "maj.csv")
+    assert result.accepted, result.report.to_text()
+    assert _lists(browsing)[first] == (None, None)
+    now = search_index.similar(browsing, OPERATOR, first)  # made on the spot, from its new title
+    assert len(now) == 5 and third not in dict(now)
+    backend._lists_idle = 0.0  # (the last round found nothing: it would look again in a minute)
+    jobs.run_once(browsing)
+    assert _lists(browsing)[first][1] is not None
+    assert search_index.similar(browsing, OPERATOR, first) == now
+
+    # older than MAX_AGE: made again
+    with browsing.engine.begin() as conn:
+        conn.execute(text("UPDATE search_similar SET made = made - :age WHERE id = :id"),
+                     {"age": pg_similar.MAX_AGE + 1, "id": second})
+    backend._lists_idle = 0.0
+    before = _lists(browsing)
+    assert search_index.make_similar(browsing, OPERATOR, 60.0) == 1
+    after = _lists(browsing)
+    assert after[second][0] > before[second][0] and {k: v for k, v in after.items() if k != second} == \
+        {k: v for k, v in before.items() if k != second}
+
+
+@on_postgres
+def test_a_similar_list_made_from_a_former_text_is_not_stored(browsing: Registry,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record indexed again while its list is being made (the writer commits in between): that list, made from
+    its former text, is not stored; the next round makes it from the new one."""
+    from sqlalchemy import text
+
+    from registry.search import pg_similar
+
+    made = pg_similar.made
+    victim = sorted(_lists(browsing))[0]
+
+    def writer_in_between(conn: Any, analyzer: Any, exp_id: str, size: float, limit: int) -> list[tuple[str, str]]:
+        found = made(conn, analyzer, exp_id, size, limit)
+        if exp_id == victim:
+            with browsing.engine.begin() as other:  # as `_upsert_rows` does when the record is indexed again
+                other.execute(text("UPDATE search_similar SET generation = generation + 1, made = NULL, "
+                                   "similar_ids = NULL WHERE id = :id"), {"id": victim})
+        return found
+
+    monkeypatch.setattr(pg_similar, "made", writer_in_between)
+    assert search_index.make_similar(browsing, OPERATOR, 60.0) == 163
+    lists = _lists(browsing)
+    assert lists[victim] == (None, None) and sum(made is None for made, _ in lists.values()) == 1
+    monkeypatch.setattr(pg_similar, "made", made)
+    search.backend(browsing)._lists_idle = 0.0  # type: ignore[attr-defined]
+    assert search_index.make_similar(browsing, OPERATOR, 60.0) == 1 and _lists(browsing)[victim][0] is not None
+
+
+@on_postgres
+def test_an_index_made_before_similar_lists_gets_them(browsing: Registry) -> None:
+    """An index built by a version without stored lists (no table): pages make them on the spot; the next index
+    write adds the table with every record's list to make, and the background work makes them."""
+    from sqlalchemy import text
+
+    first = sorted(_lists(browsing))[0]
+    live = search_index.similar(browsing, OPERATOR, first)
+    with browsing.engine.begin() as conn:
+        conn.execute(text("DROP TABLE search_similar"))
+    browsing._search_backend = None  # type: ignore[attr-defined]  # a process started on that index
+    assert search_index.similar(browsing, OPERATOR, first) == live
+    assert search_index.make_similar(browsing, OPERATOR, 60.0) == 0
+    result = experiences.publish_upload(browsing, OPERATOR, csv_bytes([example("217500016-2023-001")]), "e.csv")
+    assert result.accepted, result.report.to_text()
+    assert len(_lists(browsing)) == 164  # (one more record)
+    search.backend(browsing)._lists_idle = 0.0  # type: ignore[attr-defined]
+    assert search_index.make_similar(browsing, OPERATOR, 60.0) == 164
+    assert search_index.similar(browsing, OPERATOR, first) == live
+
+
+@on_postgres
+def test_registry_index_similar_makes_every_list(browsing: Registry) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "REGISTRY_HOME": str(browsing.settings.home), "REGISTRY_DATABASE_URL":
+           browsing.settings.db_url, "REGISTRY_SEARCH_BACKEND": "postgresql"}
+    proc = subprocess.run([sys.executable, "-m", "registry", "index", "similar"], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("Expériences similaires à jour (163 liste(s) faite(s)).")
+    assert all(made is not None and ids for made, ids in _lists(browsing).values())

@@ -18,7 +18,7 @@ from registry.store import Registry
 log = logging.getLogger(__name__)
 MAX_LIMIT = 1000
 __all__ = ["NONE", "SORTS", "InvalidSearch", "Results", "SearchRequest", "after_write", "background_round",
-           "facet_fields", "rebuild", "request", "search", "similar", "sync", "verify", "version"]
+           "facet_fields", "make_similar", "rebuild", "request", "search", "similar", "sync", "verify", "version"]
 
 
 class InvalidSearch(ValueError):
@@ -49,6 +49,12 @@ def background_round(registry: Registry, caller: Caller) -> None:
 
     check(caller, Permission.REINDEX)
     run_once(registry)
+
+
+def make_similar(registry: Registry, caller: Caller, seconds: float) -> int:
+    """Stores similar experiences for about `seconds` (PostgreSQL; Whoosh makes them at each view): how many."""
+    check(caller, Permission.REINDEX)
+    return backend.make_similar(registry, seconds)
 
 
 def verify(registry: Registry, caller: Caller) -> tuple[set[str], set[str], set[str]]:

@@ -61,6 +61,20 @@ def index_rebuild(home: str | None) -> None:
     click.echo(tr(f"Index reconstruit : {n} expérience(s).", f"Index rebuilt: {n} experience(s)."))
 
 
+@index.command("similar")
+@home_option
+def index_similar(home: str | None) -> None:
+    """Enregistre les expériences similaires de chaque fiche (PostgreSQL ; le travail de fond le fait aussi)."""
+    reg = registry(home)
+    reg.migrate()
+    total = 0
+    while n := search_index.make_similar(reg, operator(), 10.0):
+        total += n
+        click.echo(tr(f"{total} liste(s) enregistrée(s)…", f"{total} list(s) stored…"))
+    click.echo(tr(f"Expériences similaires à jour ({total} liste(s) faite(s)).",
+                  f"Similar experiences up to date ({total} list(s) made)."))
+
+
 @index.command("check")
 @home_option
 def index_check(home: str | None) -> None:

@@ -51,6 +51,10 @@ def similar(registry: Registry, exp_id: str, limit: int = 5) -> list[tuple[str, 
     return backend(registry).similar(exp_id, limit)
 
 
+def make_similar(registry: Registry, seconds: float) -> int:
+    return backend(registry).make_similar(seconds)
+
+
 def check(registry: Registry) -> tuple[set[str], set[str], set[str]]:
     """(missing from the index, in the index but not published, indexed with an older content)."""
     from sqlalchemy import select
@@ -77,6 +81,7 @@ __all__ = [
     "backend",
     "check",
     "facet_names",
+    "make_similar",
     "outbox",
     "pending",
     "rebuild",

@@ -31,6 +31,9 @@ class Backend(Protocol):
 
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]: ...
 
+    def make_similar(self, seconds: float) -> int:
+        """Background work: stores similar lists for about `seconds` where the backend keeps them; how many."""
+
     def version(self) -> str | None: ...  # changes with every write; None before the index exists
 
     def indexed(self) -> dict[str, str]:

@@ -18,9 +18,7 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
-import math
 import os
-import re
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -32,12 +30,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from registry.search import snippets, spelling
+from registry.search import pg_similar, snippets, spelling
 from registry.search.bits import first_positions
 from registry.search.documents import Doc
 from registry.search.fields import NO, OVERDUE, YES, facet_names, facets
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.pg_memory import VERSION, FacetMemory, Snapshot, version_name
+from registry.search.pg_similar import folded_words, quote
 from registry.search.query import Clause, ParsedQuery, parse
 from registry.search.whoosh_index import IndexBusy, analyzer, fold
 from registry.standard import Standard
@@ -72,11 +71,9 @@ DDL = (
     "ALTER TABLE search_words ADD COLUMN IF NOT EXISTS docs integer NOT NULL DEFAULT 0",
     "INSERT INTO search_meta VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
     "INSERT INTO search_meta VALUES (2, 0) ON CONFLICT (id) DO NOTHING",  # the format of the rows (FORMAT)
+    *pg_similar.DDL,  # each record's similar experiences, made in the background
 )
 EXACT_UP_TO = 10_000  # matches counted exactly below this; from it on, "10,000 or more" (Elasticsearch's default)
-SIMILAR_CANDIDATES = 200  # records ranked for "similar experiences"
-SIMILAR_WORDS = 8  # a record's most distinctive words, for "similar experiences"
-SIMILAR_SHARE = 100  # a word found in more than 1 % of the records does not choose similar candidates
 SIZE_ESTIMATED = 10_000  # from this many records on, the planner's estimate of their number is enough
 RANKED = 1_000  # a query with more matches ranks this many candidates only (see `_hits`)
 FORMAT = 7  # 2: word pairs, tsv_title; 3: facet values as lexemes; 4: single-valued facets at fixed places;
@@ -91,23 +88,12 @@ HIT_COLUMNS = "id, intitule, nom_porteur, date_maj, date_debut, cout, facet_valu
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
 
 
-WORDS = re.compile(r"\w+")
-
-
-def _folded_words(value: str) -> list[str]:
-    return [w for w in WORDS.findall(fold(value)) if 3 <= len(w) <= 40]
-
-
 def late(today: str) -> str | None:
     """Results overdue on `today` as a tsquery: the unpublished results' due dates (lexemes DUE + ISO date) before
     it, as prefixes: "2026-11-30" → 0*, 1*, 200*, 201*, 2020* … 2025*, 2026-0*, 2026-10*, 2026-11-0*, 2026-11-1*,
     2026-11-2*."""
     prefixes = [today[:i] + digit for i, c in enumerate(today) if c.isdigit() for digit in "0123456789"[:int(c)]]
     return "(" + " | ".join(f"{quote(DUE + p)}:*" for p in prefixes) + ")" if prefixes else None
-
-
-def quote(word: str) -> str:
-    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 SETTINGS = {  # the planner settings of a search's statements, for their transaction only
@@ -145,6 +131,7 @@ class PostgresSearch:
         self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its threads)
         self.memory = FacetMemory(engine, self._threads)  # searches without words, counted in this process
+        self._lists_idle = 0.0  # monotonic time before which no similar list is looked for (`make_similar`)
 
     # ---------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -157,7 +144,8 @@ class PostgresSearch:
                 time.sleep(0.05)
             # the tables of this format (ALTER TABLE takes an exclusive lock, even when there is nothing to do:
             # every reader would wait for the end of every write)
-            if not conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL")) or \
+            if not conn.scalar(text("SELECT to_regclass('search_meta') IS NOT NULL AND to_regclass("
+                                    "'search_similar') IS NOT NULL")) or \
                     conn.scalar(text("SELECT version FROM search_meta WHERE id = 2")) != FORMAT:
                 for statement in DDL:
                     conn.execute(text(statement))
@@ -255,6 +243,7 @@ class PostgresSearch:
             if isinstance(doc, str):
                 conn.execute(text("DELETE FROM search_documents WHERE id = :id"), {"id": doc})
                 conn.execute(text("DELETE FROM search_texts WHERE id = :id"), {"id": doc})
+                conn.execute(text("DELETE FROM search_similar WHERE id = :id"), {"id": doc})
                 continue
             batch.append(self._row(doc))
             if len(batch) >= BATCH:
@@ -267,7 +256,7 @@ class PostgresSearch:
     def _words(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         counts: Counter[str] = Counter()
         for r in rows:
-            counts.update(set(_folded_words(f"{r['t']} {r['x']}")))
+            counts.update(set(folded_words(f"{r['t']} {r['x']}")))
         if counts:
             conn.execute(text("INSERT INTO search_words AS w VALUES (:w, :h, :n, :d) ON CONFLICT (word) DO UPDATE "
                               "SET docs = w.docs + excluded.docs"),
@@ -298,6 +287,10 @@ class PostgresSearch:
             f"ON CONFLICT (id) DO UPDATE SET {updates}"), rows)
         conn.execute(text("INSERT INTO search_texts (id, texte) VALUES (:id, :x) ON CONFLICT (id) DO UPDATE SET "
                           "texte = excluded.texte"), [{"id": r["id"], "x": r["x"]} for r in rows])
+        # its similar experiences to make again (the list made from its former text is dropped now)
+        conn.execute(text("INSERT INTO search_similar AS s (id) VALUES (:id) ON CONFLICT (id) DO UPDATE SET "
+                          "generation = s.generation + 1, made = NULL, similar_ids = NULL"),
+                     [{"id": r["id"]} for r in rows])
 
     def apply(self, docs: Iterable[Doc | str]) -> int:
         return self._write(docs)
@@ -308,6 +301,7 @@ class PostgresSearch:
         conn.execute(text("DELETE FROM search_documents"))
         conn.execute(text("DELETE FROM search_texts"))
         conn.execute(text("DELETE FROM search_words"))
+        conn.execute(text("DELETE FROM search_similar"))
         conn.execute(text("UPDATE search_meta SET version = :f WHERE id = 2"), {"f": FORMAT})
         return self._write(d for d in docs if not isinstance(d, str))
 
@@ -587,45 +581,36 @@ class PostgresSearch:
         return hits
 
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
-        """The records sharing most of this one's distinctive words: its words weighted by their count in it and
-        their rarity in the registry (tf-idf, from `search_words`), the best SIMILAR_WORDS of them. The candidates
-        are the records holding one of those words found in at most 1 % of the records (a common word finds
-        thousands: it does not choose), or every record holding a chosen word when none is that rare; at most
-        SIMILAR_CANDIDATES of them, ranked by `ts_rank_cd` over the best half of the chosen words (it weighs the
-        words of its query alike: a common word shared many times would outrank the distinctive ones)."""
+        """The record's stored list (`pg_similar`), or made now while it is not stored yet."""
         version = self.version()
         if version is None:
             return []
         with self.engine.connect() as conn:
-            row = conn.execute(text("SELECT d.intitule, t.texte FROM search_documents d JOIN search_texts t "
-                                    "USING (id) WHERE d.id = :id"), {"id": exp_id}).first()
-            if row is None:
-                return []
-            counts = Counter(w for w in _folded_words(f"{row.intitule} {row.intitule} {row.texte}") if len(w) > 3)
-            if not counts:
-                return []
-            known = dict(conn.execute(text("SELECT word, docs FROM search_words WHERE word = ANY(:w)"),
-                                      {"w": list(counts)}).all())
-            size = self._size(conn, version)
-            weight = {w: n * math.log(1 + size / max(known.get(w, 1), 1)) for w, n in counts.items()
-                      if known.get(w, 0) > 1}  # a word of this record only leads nowhere
-            chosen = sorted(weight, key=lambda w: (-weight[w], w))[:SIMILAR_WORDS]
-            stems_of = {w: [t.text for t in self.analyzer(w)] for w in chosen}
-            stems = sorted({t for w in chosen for t in stems_of[w]})
-            if not stems:
-                return []
-            rare = sorted({t for w in chosen if known[w] * SIMILAR_SHARE <= size for t in stems_of[w]})
-            # ts_rank_cd weighs every word of its query alike: it ranks by the best half of them only
-            best = sorted({t for w in chosen[:SIMILAR_WORDS // 2] for t in stems_of[w]})
-            if not rare:  # every chosen word is common: the candidates come from a scan, the same on every call
-                conn.execute(text("SET LOCAL synchronize_seqscans = off"))
-            rows = conn.execute(text(
-                "SELECT id, intitule FROM (SELECT id, intitule, ts_rank_cd(tsv, CAST(:q AS tsquery)) AS rank "
-                "FROM search_documents WHERE tsv @@ CAST(:among AS tsquery) AND id <> :id LIMIT :c) c "
-                "ORDER BY rank DESC, id LIMIT :n"),
-                {"q": " | ".join(map(quote, best)), "among": " | ".join(map(quote, rare or stems)), "id": exp_id,
-                 "n": limit, "c": SIMILAR_CANDIDATES}).all()
-            return [(r.id, r.intitule) for r in rows]
+            found = pg_similar.stored(conn, exp_id, limit) if self._has_lists(conn, version) else None
+            if found is not None:
+                return found
+            return pg_similar.made(conn, self.analyzer, exp_id, self._size(conn, version), limit)
+
+    def make_similar(self, seconds: float) -> int:
+        """Makes the similar lists to make for about `seconds` (the background work); how many were made."""
+        version = self.version()
+        if version is None or time.monotonic() < self._lists_idle:
+            return 0
+        with self.engine.connect() as conn:
+            if not self._has_lists(conn, version):
+                return 0
+            count = pg_similar.make_lists(conn, self.analyzer, lambda: self._size(conn, version), seconds)
+        if not count:  # none left: look again in a minute
+            self._lists_idle = time.monotonic() + pg_similar.IDLE
+        return count
+
+    def _has_lists(self, conn: Connection, version: str) -> bool:
+        """The lists' table exists (an index made before it has it after its next write), read once a version."""
+        known = getattr(self._local, "lists", None)
+        if known is None or known[0] != version:
+            known = self._local.lists = (version, bool(conn.scalar(text(
+                "SELECT to_regclass('search_similar') IS NOT NULL"))))
+        return known[1]
 
     def _size(self, conn: Connection, version: str) -> float:
         """The number of indexed records, read once per index version: the planner's estimate (`reltuples`) from

@@ -304,6 +304,9 @@ class WhooshSearch:
                 text, changed = text.replace(word, better), True
         return text if changed else None
 
+    def make_similar(self, seconds: float) -> int:
+        return 0  # made at each page view, from the searcher's tables (below)
+
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
         """(id, title) of the experiences whose text is closest to this one's: the same answer as Whoosh's
         `more_like(docnum, "texte", top=limit)` (its 5 key terms by the Bo1 model, each a BM25F term boosted by
