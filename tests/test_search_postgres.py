@@ -449,8 +449,8 @@ def test_a_similar_list_made_from_a_former_text_is_not_stored(browsing: Registry
 
 @on_postgres
 def test_an_index_made_before_similar_lists_gets_them(browsing: Registry) -> None:
-    """An index built by a version without stored lists (no table): pages make them on the spot; the next index
-    write adds the table with every record's list to make, and the background work makes them."""
+    """An index built by a version without stored lists (no table): pages make them on the spot; the background
+    work (or the next index write) adds the table with every record's list to make, and makes them."""
     from sqlalchemy import text
 
     first = sorted(_lists(browsing))[0]
@@ -459,7 +459,11 @@ def test_an_index_made_before_similar_lists_gets_them(browsing: Registry) -> Non
         conn.execute(text("DROP TABLE search_similar"))
     browsing._search_backend = None  # type: ignore[attr-defined]  # a process started on that index
     assert search_index.similar(browsing, OPERATOR, first) == live
-    assert search_index.make_similar(browsing, OPERATOR, 60.0) == 0
+    assert search_index.make_similar(browsing, OPERATOR, 60.0) == 163
+    assert search_index.similar(browsing, OPERATOR, first) == live
+    with browsing.engine.begin() as conn:
+        conn.execute(text("DROP TABLE search_similar"))
+    browsing._search_backend = None  # type: ignore[attr-defined]
     result = experiences.publish_upload(browsing, OPERATOR, csv_bytes([example("217500016-2023-001")]), "e.csv")
     assert result.accepted, result.report.to_text()
     assert len(_lists(browsing)) == 164  # (one more record)

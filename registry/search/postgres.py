@@ -597,8 +597,15 @@ class PostgresSearch:
         if version is None or time.monotonic() < self._lists_idle:
             return 0
         with self.engine.connect() as conn:
-            if not self._has_lists(conn, version):
+            missing = not self._has_lists(conn, version)
+        if missing:  # an index made before the lists: their table, every record's list to make (`writing`)
+            try:
+                with self.writing(wait=0.5):
+                    pass
+            except IndexBusy:
                 return 0
+            self._local.lists = None
+        with self.engine.connect() as conn:
             count = pg_similar.make_lists(conn, self.analyzer, lambda: self._size(conn, version), seconds)
         if not count:  # none left: look again in a minute
             self._lists_idle = time.monotonic() + pg_similar.IDLE
