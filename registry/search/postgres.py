@@ -84,6 +84,7 @@ DUE = "*due="  # + the due date of results not published (never a word: the anal
 MAX_VALUE = 200  # a facet value filtered on is at most this long (a lexeme is at most 2,047 bytes)
 RECHECK = 0.5  # seconds between two reads of the index's version (as Whoosh's searchers)
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
+Pass = tuple[int, dict[str, dict[str, int]]]  # matches counted, and facet → value → count
 HIT_COLUMNS = "id, intitule, nom_porteur, date_maj, date_debut, cout, facet_values"
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
 
@@ -127,7 +128,8 @@ class PostgresSearch:
         self.analyzer = analyzer()
         self._local = threading.local()
         self._counts: OrderedDict[tuple[Any, ...], tuple[int, bool, bool, dict[str, dict[str, int]]]] = OrderedDict()
-        self._counts_lock = threading.Lock()
+        self._counts_lock = threading.Lock()  # for `_passes` too
+        self._passes: OrderedDict[tuple[Any, ...], Pass] = OrderedDict()  # see `_count_apart`
         self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its threads)
         self.memory = FacetMemory(engine, self._threads)  # searches without words, counted in this process
@@ -385,8 +387,12 @@ class PostgresSearch:
                 # then its slowest part, not their sum (PostgreSQL runs each on a core)
                 counting = self._count_apart(req, clause, words, params, version)
                 cap = max(int(self.ranked), req.offset + req.limit)  # all the page needs: more than `cap`?
-                seen = conn.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents WHERE {clause} "
-                                        "LIMIT :n) m"), {**params, "n": cap + 1})
+                n = counting[0].result()[0] if counting[0].done() else None  # (a pass kept: known)
+                if n is not None and (words is None or n < self.exact_up_to or n > cap):
+                    seen = min(n, cap + 1)
+                else:
+                    seen = conn.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents WHERE "
+                                            f"{clause} LIMIT :n) m"), {**params, "n": cap + 1})
                 hits = self._hits(conn, req, clause, params, query, seen) if seen else []
                 # no lock held while waiting for the other connection: a writer asking for an exclusive lock
                 # (a format change, an operator's VACUUM FULL) would queue the counts behind it, and itself wait
@@ -455,26 +461,43 @@ class PostgresSearch:
         return text_out if changed else None
 
     def _count_apart(self, req: SearchRequest, clause: str, words: str | None, params: dict[str, Any],
-                     version: str) -> list[Future[tuple[int, dict[str, dict[str, int]]]]]:
+                     version: str) -> list[Future[Pass]]:
         """The counting passes, each on a connection of its own, all at once: a search with two filters costs
         its slowest pass, not the sum of three (`_counted` puts them together). With words, matches are
-        counted up to `exact_up_to`; without (browsing by facets, the compliance pages), every one."""
+        counted up to `exact_up_to`; without (browsing by facets, the compliance pages), every one. A pass is
+        the matches of the words and some filters: the same pass serves the search with those filters (all
+        its counts) and, for a facet, every search adding a filter on it (its counts without its own filter):
+        kept per process (`_passes`), a user refining a search by facets costs one new pass a click."""
         cap = self.exact_up_to if words is not None else None
-        passes = [(clause, params, None)]
+        passes = [(req.filters, clause, params, None)]
         for name in req.filters:  # a filtered facet counts as if it were not filtered
             if name in self.facets:
                 own = dict(params)
-                passes.append((self._where(req, words, name, own), own, name))
+                passes.append(({k: v for k, v in req.filters.items() if k != name},
+                               self._where(req, words, name, own), own, name))
         snap = self.memory.get(version) if words is not None else None
-        return [self._threads().submit(self._pass_apart, c, p, cap, only, snap if only is None else None)
-                for c, p, only in passes]
+        out: list[Future[Pass]] = []
+        for filters, c, p, only in passes:
+            key = (version, params["today"], words, tuple(sorted((k, tuple(sorted(set(v))))
+                                                                 for k, v in filters.items() if k in self.facets)))
+            with self._counts_lock:
+                found = self._passes.get((*key, None)) or (self._passes.get((*key, only)) if only else None)
+            if found is not None:
+                done: Future[Pass] = Future()
+                done.set_result(found)
+                out.append(done)
+            else:
+                out.append(self._threads().submit(self._pass_apart, c, p, cap, only, snap, key))
+        return out
 
     def _pass_apart(self, clause: str, params: dict[str, Any], cap: int | None, only: str | None,
-                    snap: Snapshot | None = None) -> tuple[int, dict[str, dict[str, int]]]:
-        """One counting pass on a connection of its own. Every facet's counts (`only` None) from the process's
-        snapshot when there is one of this version: SQL then only lists the matches' keys, where unnesting and
-        hashing their values took two thirds of the pass (~30 → 10 ms of database time for 10,000 matches)."""
+                    snap: Snapshot | None, key: tuple[Any, ...]) -> Pass:
+        """One counting pass on a connection of its own, kept under `key`. Every facet's counts from the
+        process's snapshot when there is one of this version: SQL then only lists the matches' keys, where
+        unnesting and hashing their values took two thirds of the pass (~30 → 10 ms of database time for 10,000
+        matches); else in SQL, the facet `only`'s (None: every facet's)."""
         with self._reading(counting=True) as conn:
+            found: Pass | None = None
             if snap is not None:
                 limit = "LIMIT :cap" if cap is not None else ""
                 ids = conn.scalars(text(f"SELECT id FROM search_documents WHERE {clause} {limit}"),
@@ -482,17 +505,24 @@ class PostgresSearch:
                 conn.commit()
                 facets = snap.among(ids, self.facets, params["today"])
                 if facets is not None:
-                    return len(ids), facets
-            return self._facet_pass(conn, clause, params, cap, only)
+                    found, only = (len(ids), facets), None
+            if found is None:
+                found = self._facet_pass(conn, clause, params, cap, only)
+        with self._counts_lock:
+            self._passes[(*key, only)] = found
+            while len(self._passes) > CACHE_SIZE:
+                self._passes.popitem(last=False)
+        return found
 
-    def _counted(self, req: SearchRequest, words: str | None, passes: list[tuple[int, dict[str, dict[str, int]]]]
+    def _counted(self, req: SearchRequest, words: str | None, passes: list[Pass]
                  ) -> tuple[int, bool, bool, dict[str, dict[str, int]]]:
         """(total, exact, facets_exact, facets). When `exact_up_to` matches are found, counting stopped: the total
         says "at least that many" (exact False, Elasticsearch's "gte") and the facets count those matches only.
         A filtered facet is counted without its own filter, so its counts can stop while the total is exact
         (facets_exact False)."""
         cap = self.exact_up_to if words is not None else None
-        (total, facets), own = passes[0], passes[1:]
+        (total, kept), own = passes[0], passes[1:]
+        facets = dict(kept)  # (a pass is kept for other searches: never changed)
         exact = cap is None or total < cap
         facets_exact = exact
         for name, (n, counted) in zip([n for n in req.filters if n in self.facets], own, strict=True):
