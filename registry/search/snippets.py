@@ -39,6 +39,35 @@ def _stems(word: str, analyzer: Analyzer, cache: dict[str, frozenset[str]]) -> f
     return found
 
 
+# each character of Latin scripts folding to one character (« y » as « i »), and the characters folding to each
+ONE = {c: g for c, g in ((chr(i), fold(chr(i)).replace("y", "i")) for i in range(0x250)) if len(g) == 1}
+FOLDING_TO: dict[str, str] = {}
+for _c, _g in ONE.items():
+    FOLDING_TO[_g] = FOLDING_TO.get(_g, "") + _c
+
+
+@lru_cache(maxsize=4096)
+def _folds_alone(c: str) -> bool:
+    """A character outside Latin scripts that matches no head as it stands: not a letter, or a letter folding
+    to one letter not in ASCII (« ж »); a fullwidth « Ａ » or a ligature « ﬁ » does not."""
+    if not WORDS.match(c):
+        return True
+    g = fold(c).replace("y", "i")
+    return len(g) == 1 and not g.isascii()
+
+
+@lru_cache(maxsize=1024)
+def _headed(heads: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The words (or words joined by hyphens) whose first letters fold to one of these heads, character by
+    character; None when a head is not plain ASCII."""
+    options = []
+    for head in heads:
+        if not head.isascii() or any(letter not in FOLDING_TO for letter in head):
+            return None
+        options.append("".join("[" + re.escape(FOLDING_TO[letter]) + "]" for letter in head))
+    return re.compile(r"(?<!\w)(?:" + "|".join(options) + r")\w*(?:-\w+)*")
+
+
 @lru_cache(maxsize=1024)
 def _starting(chars: str) -> re.Pattern[str]:
     """The words (as WORDS finds them), or words joined by hyphens, that begin with one of these characters."""
@@ -52,11 +81,17 @@ def _matches(text: str, wanted: frozenset[str], analyzer: Analyzer) -> list[tupl
     only the words whose first three letters, « y » as « i », begin like a wanted stem are analysed, and only
     those whose first character folds to a stem's first letter are looked at (the regular expression skips the
     others)."""
-    heads = tuple({w[:3].replace("y", "i") for w in wanted})
-    firsts = {h[:1] for h in heads}
-    chars = "".join(sorted(c for c in set(text) if fold(c)[:1].replace("y", "i") in firsts and WORDS.match(c)))
-    if not chars:
-        return []
+    heads = tuple(sorted({w[:3].replace("y", "i") for w in wanted}))
+    present = set(text)
+    # every letter of the text folding to one letter on its own: the words beginning like a head are found by
+    # the regular expression alone (most texts); else those beginning with a head's first letter
+    pattern = _headed(heads) if all(c in ONE or _folds_alone(c) for c in present) else None
+    if pattern is None:
+        firsts = {h[:1] for h in heads}
+        chars = "".join(sorted(c for c in present if fold(c)[:1].replace("y", "i") in firsts and WORDS.match(c)))
+        if not chars:
+            return []
+        pattern = _starting(chars)
     cache: dict[str, frozenset[str]] = {}
 
     def hit(word: str) -> bool:
@@ -64,7 +99,7 @@ def _matches(text: str, wanted: frozenset[str], analyzer: Analyzer) -> list[tupl
         return word[:3].replace("y", "i").startswith(heads) and bool(_stems(word, analyzer, cache) & wanted)
 
     found = []
-    for m in _starting(chars).finditer(text):
+    for m in pattern.finditer(text):
         if "-" not in m.group():
             if hit(m.group()):
                 found.append(m.span())
