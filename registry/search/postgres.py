@@ -500,8 +500,9 @@ class PostgresSearch:
             found: Pass | None = None
             if snap is not None:
                 limit = "LIMIT :cap" if cap is not None else ""
-                ids = conn.scalars(text(f"SELECT id FROM search_documents WHERE {clause} {limit}"),
-                                   {**params, "cap": cap}).all()
+                # the keys as one array: a third of the CPU of as many rows
+                ids = conn.scalar(text(f"SELECT array_agg(id) FROM (SELECT id FROM search_documents WHERE "
+                                       f"{clause} {limit}) m"), {**params, "cap": cap}) or []
                 conn.commit()
                 facets = snap.among(ids, self.facets, params["today"])
                 if facets is not None:
