@@ -535,3 +535,40 @@ def test_a_refined_search_counts_one_new_pass_with_the_same_answers(browsing: Re
     passes.clear()
     after = answer(browsing, search_index.request("capteurs", {}, limit=10))
     assert len(passes) == 1 and after[0] == got[0][0] + 1
+
+
+@on_postgres
+def test_a_record_whose_list_fails_stops_no_other(browsing: Registry, monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A record whose similar list PostgreSQL refuses to make: logged, stored empty (made again after MAX_AGE),
+    and every other list is made, in the same round and the next ones; a round that fails releases its lock."""
+    from sqlalchemy import text
+
+    from registry.search import pg_similar
+
+    made = pg_similar.made
+    poison = sorted(_lists(browsing))[0]
+
+    def refusing(conn: Any, analyzer: Any, exp_id: str, size: float, limit: int) -> list[tuple[str, str]]:
+        if exp_id == poison:
+            conn.execute(text("SELECT CAST('zz' AS integer)"))  # refused, as a corrupt row would be
+        return made(conn, analyzer, exp_id, size, limit)
+
+    monkeypatch.setattr(pg_similar, "made", refusing)
+    assert search_index.make_similar(browsing, OPERATOR, 60.0) == 163
+    lists = _lists(browsing)
+    assert lists[poison][1] == [] and all(made is not None for made, _ in lists.values())
+    assert f"similar experiences of {poison} not made" in caplog.text
+
+    def broken(conn: Any, analyzer: Any, exp_id: str, size: float, limit: int) -> list[tuple[str, str]]:
+        raise RuntimeError("not a database error")
+
+    with browsing.engine.begin() as conn:
+        conn.execute(text("UPDATE search_similar SET made = NULL"))
+    monkeypatch.setattr(pg_similar, "made", broken)
+    backend: Any = search.backend(browsing)
+    backend._lists_idle = 0.0
+    with pytest.raises(RuntimeError):
+        search_index.make_similar(browsing, OPERATOR, 60.0)
+    monkeypatch.setattr(pg_similar, "made", made)
+    assert search_index.make_similar(browsing, OPERATOR, 60.0) == 163  # the lock was released

@@ -12,6 +12,7 @@ made yet.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -20,9 +21,11 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from registry.search.whoosh_index import fold
 
+log = logging.getLogger(__name__)
 SIMILAR_CANDIDATES = 200  # records ranked for "similar experiences"
 SIMILAR_WORDS = 8  # a record's most distinctive words, for "similar experiences"
 SIMILAR_SHARE = 100  # a word found in more than 1 % of the records does not choose similar candidates
@@ -101,6 +104,17 @@ def made(conn: Connection, analyzer: Analyzer, exp_id: str, size: float, limit: 
     return [(r.id, r.intitule) for r in rows]
 
 
+def _made(conn: Connection, analyzer: Analyzer, exp_id: str, size: float) -> list[str]:
+    """A record's list to store; empty (logged) when PostgreSQL refuses to make it: one record must not stop the
+    lists of every other (it is tried again after MAX_AGE)."""
+    try:
+        with conn.begin_nested():
+            return [i for i, _ in made(conn, analyzer, exp_id, size, KEPT)]
+    except DBAPIError as exc:
+        log.error("similar experiences of %s not made: %s", exp_id, str(exc.orig).splitlines()[0])
+        return []
+
+
 def make_lists(conn: Connection, analyzer: Analyzer, size: Callable[[], float], seconds: float) -> int:
     """Makes the lists not made yet, then those older than MAX_AGE, for about `seconds` (whole batches); the
     number made. One process at a time (an advisory lock: another is making them, 0). A list whose record was
@@ -120,8 +134,8 @@ def make_lists(conn: Connection, analyzer: Analyzer, size: Callable[[], float], 
                 conn.commit()
                 return count
             total = size()
-            lists = [{"id": w.id, "g": w.generation, "at": time.time(),
-                      "s": [i for i, _ in made(conn, analyzer, w.id, total, KEPT)]} for w in work]
+            lists = [{"id": w.id, "g": w.generation, "at": time.time(), "s": _made(conn, analyzer, w.id, total)}
+                     for w in work]
             conn.execute(text("UPDATE search_similar SET similar_ids = CAST(:s AS varchar(40)[]), made = :at "
                               "WHERE id = :id AND generation = :g"), lists)
             conn.commit()
@@ -129,5 +143,6 @@ def make_lists(conn: Connection, analyzer: Analyzer, size: Callable[[], float], 
             if time.monotonic() >= deadline:
                 return count
     finally:
+        conn.rollback()  # (a statement that failed: the lock is released all the same)
         conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
         conn.commit()
