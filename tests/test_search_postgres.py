@@ -555,6 +555,7 @@ def test_a_record_whose_list_fails_stops_no_other(browsing: Registry, monkeypatc
         return made(conn, analyzer, exp_id, size, limit)
 
     monkeypatch.setattr(pg_similar, "made", refusing)
+    assert search_index.similar(browsing, OPERATOR, poison) == []  # its page, before its list is stored
     assert search_index.make_similar(browsing, OPERATOR, 60.0) == 163
     lists = _lists(browsing)
     assert lists[poison][1] == [] and all(made is not None for made, _ in lists.values())

@@ -620,7 +620,11 @@ class PostgresSearch:
             found = pg_similar.stored(conn, exp_id, limit) if self._has_lists(conn, version) else None
             if found is not None:
                 return found
-            return pg_similar.made(conn, self.analyzer, exp_id, self._size(conn, version), limit)
+            try:
+                return pg_similar.made(conn, self.analyzer, exp_id, self._size(conn, version), limit)
+            except DBAPIError as exc:  # the page without them, rather than an error page
+                log.error("similar experiences of %s not made: %s", exp_id, str(exc.orig).splitlines()[0])
+                return []
 
     def make_similar(self, seconds: float) -> int:
         """Makes the similar lists to make for about `seconds` (the background work); how many were made."""
