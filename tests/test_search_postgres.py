@@ -573,3 +573,22 @@ def test_a_record_whose_list_fails_stops_no_other(browsing: Registry, monkeypatc
         search_index.make_similar(browsing, OPERATOR, 60.0)
     monkeypatch.setattr(pg_similar, "made", made)
     assert search_index.make_similar(browsing, OPERATOR, 60.0) == 163  # the lock was released
+
+
+@on_postgres
+def test_making_similar_lists_gives_way_to_a_write(browsing: Registry) -> None:
+    """The background work makes lists between index syncs: a write waiting for the index stops it at the end
+    of the batch, so the index follows the database first."""
+    from registry import jobs
+    from registry.search import outbox, pg_similar
+    from registry.service import Provenance, publish_bytes
+
+    assert not outbox.waiting(browsing)
+    assert search_index.make_similar(browsing, OPERATOR, 0.0) == pg_similar.BATCH  # (at least one batch)
+    row = {**example("217500016-2023-001"), "intitule": "Hydroliennes fluviales"}
+    assert publish_bytes(browsing, csv_bytes([row]), "x.csv", Provenance("api")).accepted  # no sync here
+    assert outbox.waiting(browsing)
+    assert search_index.make_similar(browsing, OPERATOR, 60.0) == pg_similar.BATCH
+    jobs.run_once(browsing)
+    assert not outbox.waiting(browsing)
+    assert search_index.search(browsing, OPERATOR, search_index.request("hydroliennes")).total == 1

@@ -52,7 +52,9 @@ def similar(registry: Registry, exp_id: str, limit: int = 5) -> list[tuple[str, 
 
 
 def make_similar(registry: Registry, seconds: float) -> int:
-    return backend(registry).make_similar(seconds)
+    """Stores similar lists for about `seconds`, stopping sooner when a write waits for the index: the index
+    follows the database first."""
+    return backend(registry).make_similar(seconds, lambda: outbox.waiting(registry))
 
 
 def check(registry: Registry) -> tuple[set[str], set[str], set[str]]:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from registry.search.documents import Doc
@@ -31,8 +31,9 @@ class Backend(Protocol):
 
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]: ...
 
-    def make_similar(self, seconds: float) -> int:
-        """Background work: stores similar lists for about `seconds` where the backend keeps them; how many."""
+    def make_similar(self, seconds: float, stop: Callable[[], bool] = lambda: False) -> int:
+        """Background work: stores similar lists for about `seconds` (or until `stop()`, asked between batches)
+        where the backend keeps them; how many."""
 
     def version(self) -> str | None: ...  # changes with every write; None before the index exists
 

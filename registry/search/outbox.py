@@ -19,6 +19,12 @@ BATCH = 500
 BULK = 2000  # this many pending changes, and a fifth of the index or more: a rebuild is faster
 
 
+def waiting(registry: Registry) -> bool:
+    """Some event is waiting for the index (through `ix_outbox_pending`)."""
+    with registry.session() as s:
+        return bool(s.scalar(select(OutboxEvent.id).where(OutboxEvent.processed_at.is_(None)).limit(1)))
+
+
 def pending(registry: Registry) -> list[tuple[int, str]]:
     with registry.session() as s:
         return list(s.execute(select(OutboxEvent.id, OutboxEvent.experience_id)

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -626,8 +626,9 @@ class PostgresSearch:
                 log.error("similar experiences of %s not made: %s", exp_id, str(exc.orig).splitlines()[0])
                 return []
 
-    def make_similar(self, seconds: float) -> int:
-        """Makes the similar lists to make for about `seconds` (the background work); how many were made."""
+    def make_similar(self, seconds: float, stop: Callable[[], bool] = lambda: False) -> int:
+        """Makes the similar lists to make for about `seconds`, or until `stop()` (the background work); how many
+        were made."""
         version = self.version()
         if version is None or time.monotonic() < self._lists_idle:
             return 0
@@ -641,7 +642,7 @@ class PostgresSearch:
                 return 0
             self._local.lists = None
         with self.engine.connect() as conn:
-            count = pg_similar.make_lists(conn, self.analyzer, lambda: self._size(conn, version), seconds)
+            count = pg_similar.make_lists(conn, self.analyzer, lambda: self._size(conn, version), seconds, stop)
         if not count:  # none left: look again in a minute
             self._lists_idle = time.monotonic() + pg_similar.IDLE
         return count

@@ -12,7 +12,7 @@ import itertools
 import operator
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,7 +304,7 @@ class WhooshSearch:
                 text, changed = text.replace(word, better), True
         return text if changed else None
 
-    def make_similar(self, seconds: float) -> int:
+    def make_similar(self, seconds: float, stop: Callable[[], bool] = lambda: False) -> int:
         return 0  # made at each page view, from the searcher's tables (below)
 
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
