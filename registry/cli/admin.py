@@ -67,6 +67,7 @@ def index_similar(home: str | None) -> None:
     """Enregistre les expériences similaires de chaque fiche (PostgreSQL ; le travail de fond le fait aussi)."""
     reg = registry(home)
     reg.migrate()
+    search_index.sync(reg, operator())  # (lists give way to writes waiting for the index)
     total = 0
     while n := search_index.make_similar(reg, operator(), 10.0):
         total += n
