@@ -403,7 +403,6 @@ def test_similar_lists_are_made_in_the_background_and_read_by_record_pages(
     assert _lists(browsing)[first] == (None, None)
     now = search_index.similar(browsing, OPERATOR, first)  # made on the spot, from its new title
     assert len(now) == 5 and third not in dict(now)
-    backend._lists_idle = 0.0  # (the last round found nothing: it would look again in a minute)
     jobs.run_once(browsing)
     assert _lists(browsing)[first][1] is not None
     assert search_index.similar(browsing, OPERATOR, first) == now
@@ -412,7 +411,7 @@ def test_similar_lists_are_made_in_the_background_and_read_by_record_pages(
     with browsing.engine.begin() as conn:
         conn.execute(text("UPDATE search_similar SET made = made - :age WHERE id = :id"),
                      {"age": pg_similar.MAX_AGE + 1, "id": second})
-    backend._lists_idle = 0.0
+    backend._lists_idle = (None, 0.0)
     before = _lists(browsing)
     assert search_index.make_similar(browsing, OPERATOR, 60.0) == 1
     after = _lists(browsing)
@@ -445,7 +444,7 @@ def test_a_similar_list_made_from_a_former_text_is_not_stored(browsing: Registry
     lists = _lists(browsing)
     assert lists[victim] == (None, None) and sum(made is None for made, _ in lists.values()) == 1
     monkeypatch.setattr(pg_similar, "made", made)
-    search.backend(browsing)._lists_idle = 0.0  # type: ignore[attr-defined]
+    search.backend(browsing)._lists_idle = (None, 0.0)  # type: ignore[attr-defined]
     assert search_index.make_similar(browsing, OPERATOR, 60.0) == 1 and _lists(browsing)[victim][0] is not None
 
 
@@ -469,7 +468,7 @@ def test_an_index_made_before_similar_lists_gets_them(browsing: Registry) -> Non
     result = experiences.publish_upload(browsing, OPERATOR, csv_bytes([example("217500016-2023-001")]), "e.csv")
     assert result.accepted, result.report.to_text()
     assert len(_lists(browsing)) == 164  # (one more record)
-    search.backend(browsing)._lists_idle = 0.0  # type: ignore[attr-defined]
+    search.backend(browsing)._lists_idle = (None, 0.0)  # type: ignore[attr-defined]
     assert search_index.make_similar(browsing, OPERATOR, 60.0) == 164
     assert search_index.similar(browsing, OPERATOR, first) == live
 
@@ -568,7 +567,7 @@ def test_a_record_whose_list_fails_stops_no_other(browsing: Registry, monkeypatc
         conn.execute(text("UPDATE search_similar SET made = NULL"))
     monkeypatch.setattr(pg_similar, "made", broken)
     backend: Any = search.backend(browsing)
-    backend._lists_idle = 0.0
+    backend._lists_idle = (None, 0.0)
     with pytest.raises(RuntimeError):
         search_index.make_similar(browsing, OPERATOR, 60.0)
     monkeypatch.setattr(pg_similar, "made", made)

@@ -117,11 +117,10 @@ def _made(conn: Connection, analyzer: Analyzer, exp_id: str, size: float) -> lis
 
 def make_lists(conn: Connection, analyzer: Analyzer, size: Callable[[], float], seconds: float,
                stop: Callable[[], bool]) -> int:
-    """Makes the lists not made yet, then those older than MAX_AGE, for about `seconds` (whole batches) or
-    until `stop()`, asked between batches; the
-    number made. One process at a time (an advisory lock: another is making them, 0). A list whose record was
-    indexed again meanwhile is not stored (its generation moved): the next round makes it. The count says lists
-    made, stored or not."""
+    """Makes the lists not made yet, then those older than MAX_AGE, for about `seconds` (whole batches) or until
+    `stop()`, asked between batches; the number made. One process at a time (an advisory lock: another is making
+    them, 0). A list whose record was indexed again meanwhile is not stored (its generation moved): the next
+    round makes it. The count says lists made, stored or not."""
     if not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}):
         conn.rollback()
         return 0

@@ -133,7 +133,8 @@ class PostgresSearch:
         self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its threads)
         self.memory = FacetMemory(engine, self._threads)  # searches without words, counted in this process
-        self._lists_idle = 0.0  # monotonic time before which no similar list is looked for (`make_similar`)
+        # no similar list to make on this index version before this monotonic time (`make_similar`)
+        self._lists_idle: tuple[str | None, float] = (None, 0.0)
 
     # ---------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -630,7 +631,7 @@ class PostgresSearch:
         """Makes the similar lists to make for about `seconds`, or until `stop()` (the background work); how many
         were made."""
         version = self.version()
-        if version is None or time.monotonic() < self._lists_idle:
+        if version is None or (version == self._lists_idle[0] and time.monotonic() < self._lists_idle[1]):
             return 0
         with self.engine.connect() as conn:
             missing = not self._has_lists(conn, version)
@@ -643,8 +644,8 @@ class PostgresSearch:
             self._local.lists = None
         with self.engine.connect() as conn:
             count = pg_similar.make_lists(conn, self.analyzer, lambda: self._size(conn, version), seconds, stop)
-        if not count:  # none left: look again in a minute
-            self._lists_idle = time.monotonic() + pg_similar.IDLE
+        if not count:  # none left: look again after the next index write, or in a minute
+            self._lists_idle = (version, time.monotonic() + pg_similar.IDLE)
         return count
 
     def _has_lists(self, conn: Connection, version: str) -> bool:
