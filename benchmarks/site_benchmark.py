@@ -103,7 +103,7 @@ def main() -> None:
     total = search_index.search(reg, Caller.anonymous(), search_index.request(limit=1)).total
     print(f"corpus: {total} experiences " + (f"reused from {home}" if reuse else
                                              f"loaded and indexed in {time.perf_counter() - t0:.0f} s"))
-    # as the background work of a production site would have (PostgreSQL; Whoosh makes them at each view)
+    # as the background work of a production site would have
     t0, made = time.perf_counter(), 0
     while n := search_index.make_similar(reg, Caller.operator(), 60.0):
         made += n

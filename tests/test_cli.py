@@ -96,6 +96,8 @@ def test_import_history_diff_withdraw_export(tmp_path: Path) -> None:
     assert run(home, "search", "--filter", "statut=abandonne").stdout.startswith("1 résultat(s)")
     assert "3 expérience(s)" in run(home, "index", "rebuild").stdout
     assert run(home, "index", "check").stdout.strip() == "L'index et la base concordent."
+    assert run(home, "index", "similar").stdout.strip().endswith("(3 liste(s) faite(s)).")
+    assert run(home, "index", "similar").stdout.strip().endswith("(0 liste(s) faite(s)).")
     unknown = run(home, "show", "000000000-0000-000", ok=False)
     assert unknown.returncode != 0 and "inconnue" in unknown.stderr
 

@@ -5,6 +5,7 @@ record (read as a table), records withdrawn and one updated (deleted documents s
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from whoosh.searching import Searcher
@@ -88,3 +89,97 @@ def test_similar_does_not_run_whoosh_more_like(sqlite_registry: Registry, monkey
     monkeypatch.setattr(Searcher, "more_like", refused)
     for n in range(1, 13):
         assert search_index.similar(sqlite_registry, OPERATOR, exp_id(n)) == expected[exp_id(n)]
+
+
+def _stored(reg: Registry) -> dict[str, tuple[float, list[str]]]:
+    import json
+    import sqlite3
+
+    from registry.search.whoosh_similar import FILE
+
+    backend: Any = search.backend(reg)
+    path = backend.folder.current() / FILE
+    with sqlite3.connect(path) as conn:
+        return {i: (made, json.loads(ids)) for i, made, ids in conn.execute("SELECT id, made, ids FROM lists")}
+
+
+def test_similar_lists_are_made_in_the_background_and_read_by_record_pages(sqlite_registry: Registry) -> None:
+    """The background work stores each record's list beside the index generation: the same lists as made on the
+    spot; the page reads them (a list put there by hand is what it shows), without the records no longer indexed;
+    a record indexed again has its list made again, and so has a list older than MAX_AGE; a rebuild starts with
+    none; the making gives way to a write waiting for the index."""
+    import sqlite3
+
+    from registry import jobs
+    from registry.search import outbox, whoosh_similar
+    from registry.service import Provenance, publish_bytes
+
+    reg = sqlite_registry
+    assert experiences.publish_upload(reg, OPERATOR, csv_bytes(records(48)), "corpus.csv").accepted
+    live = {exp_id(n): search_index.similar(reg, OPERATOR, exp_id(n)) for n in range(1, 49)}
+    assert all(live.values()) and live[exp_id(3)] == whoosh_more_like(reg, exp_id(3))
+    assert search_index.make_similar(reg, OPERATOR, 60.0) == 48
+    assert search_index.make_similar(reg, OPERATOR, 60.0) == 0
+    stored = _stored(reg)
+    assert set(stored) == set(live) and all(len(ids) == whoosh_similar.KEPT for _, ids in stored.values())
+    assert {i: search_index.similar(reg, OPERATOR, i) for i in live} == live
+
+    backend: Any = search.backend(reg)
+    titles = {exp_id(n): f"Projet {n} : " for n in range(1, 49)}
+    backend.lists.write(backend.folder.current(), {exp_id(1): [exp_id(9), exp_id(5), exp_id(2)]})
+    shown = search_index.similar(reg, OPERATOR, exp_id(1))
+    assert [i for i, _ in shown] == [exp_id(9), exp_id(5), exp_id(2)]
+    assert all(title.startswith(titles[i]) for i, title in shown)
+    assert search_index.similar(reg, OPERATOR, exp_id(1), limit=2) == shown[:2]
+    experiences.withdraw(reg, OPERATOR, exp_id(5), "Fiche publiée deux fois par erreur.")
+    assert [i for i, _ in search_index.similar(reg, OPERATOR, exp_id(1))] == [exp_id(9), exp_id(2)]
+    assert exp_id(5) not in _stored(reg)
+
+    # indexed again: made on the spot until the next round makes it
+    changed = {**records(48)[6], "resume": "Capteurs de bruit et wifi public ; données ouvertes sur le bruit."}
+    assert experiences.publish_upload(reg, OPERATOR, csv_bytes([changed]), "v2.csv").accepted
+    assert exp_id(7) not in _stored(reg)
+    now = search_index.similar(reg, OPERATOR, exp_id(7))
+    assert now == whoosh_more_like(reg, exp_id(7)) and now != live[exp_id(7)]
+    jobs.run_once(reg)
+    assert exp_id(7) in _stored(reg) and search_index.similar(reg, OPERATOR, exp_id(7)) == now
+
+    # older than MAX_AGE: made again, the others kept
+    with sqlite3.connect(backend.folder.current() / whoosh_similar.FILE) as conn:
+        conn.execute("UPDATE lists SET made = made - ? WHERE id = ?", (whoosh_similar.MAX_AGE + 1, exp_id(8)))
+    before = _stored(reg)
+    backend._lists_idle = (None, 0.0)
+    assert search_index.make_similar(reg, OPERATOR, 60.0) == 1
+    after = _stored(reg)
+    assert after[exp_id(8)][0] > before[exp_id(8)][0]
+    assert {k: v for k, v in after.items() if k != exp_id(8)} == {k: v for k, v in before.items() if k != exp_id(8)}
+
+    # a write waiting for the index: one batch, then the index first
+    search_index.rebuild(reg, OPERATOR)
+    assert not (backend.folder.current() / whoosh_similar.FILE).exists()
+    assert publish_bytes(reg, csv_bytes([{**records(48)[0], "intitule": "Hydroliennes"}]), "x.csv",
+                         Provenance("api")).accepted  # no sync here
+    assert outbox.waiting(reg)
+    assert search_index.make_similar(reg, OPERATOR, 60.0) == whoosh_similar.BATCH
+    jobs.run_once(reg)
+    assert search_index.search(reg, OPERATOR, search_index.request("hydroliennes")).total == 1
+    assert len(_stored(reg)) == 47  # (the rebuilt generation's lists, made by the round after the sync)
+
+
+def test_a_record_whose_list_fails_stops_no_other(sqlite_registry: Registry, monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    from registry.search.whoosh_search import WhooshSearch
+
+    assert experiences.publish_upload(sqlite_registry, OPERATOR, csv_bytes(records(30)), "c.csv").accepted
+    made = WhooshSearch._made
+
+    def failing(self: Any, s: Any, exp: str, limit: int) -> list[tuple[str, str]]:
+        if exp == exp_id(4):
+            raise ValueError("a corrupt record")
+        return made(self, s, exp, limit)
+
+    monkeypatch.setattr(WhooshSearch, "_made", failing)
+    assert search_index.make_similar(sqlite_registry, OPERATOR, 60.0) == 30
+    stored = _stored(sqlite_registry)
+    assert stored[exp_id(4)][1] == [] and all(ids for i, (_, ids) in stored.items() if i != exp_id(4))
+    assert f"similar experiences of {exp_id(4)} not made" in caplog.text

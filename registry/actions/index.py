@@ -52,7 +52,7 @@ def background_round(registry: Registry, caller: Caller) -> None:
 
 
 def make_similar(registry: Registry, caller: Caller, seconds: float) -> int:
-    """Stores similar experiences for about `seconds` (PostgreSQL; Whoosh makes them at each view): how many."""
+    """Stores similar experiences for about `seconds` (the background work): how many."""
     check(caller, Permission.REINDEX)
     return backend.make_similar(registry, seconds)
 

@@ -64,7 +64,7 @@ def index_rebuild(home: str | None) -> None:
 @index.command("similar")
 @home_option
 def index_similar(home: str | None) -> None:
-    """Enregistre les expériences similaires de chaque fiche (PostgreSQL ; le travail de fond le fait aussi)."""
+    """Enregistre les expériences similaires de chaque fiche (le travail de fond le fait aussi)."""
     reg = registry(home)
     reg.migrate()
     search_index.sync(reg, operator())  # (lists give way to writes waiting for the index)

@@ -32,8 +32,8 @@ class Backend(Protocol):
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]: ...
 
     def make_similar(self, seconds: float, stop: Callable[[], bool] = lambda: False) -> int:
-        """Background work: stores similar lists for about `seconds` (or until `stop()`, asked between batches)
-        where the backend keeps them; how many."""
+        """Background work: stores similar lists for about `seconds` (or until `stop()`, asked between batches);
+        how many."""
 
     def version(self) -> str | None: ...  # changes with every write; None before the index exists
 

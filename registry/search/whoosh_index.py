@@ -34,6 +34,7 @@ from whoosh.lang import stopwords_for_language
 from whoosh.support.charset import accent_map
 
 from registry.folding import LIGATURES
+from registry.search import whoosh_similar
 from registry.search.documents import Doc
 from registry.search.fields import facet_names
 from registry.standard import Standard
@@ -239,20 +240,24 @@ class IndexFolder:
             self._swap(folder)
             ix = windex.open_dir(str(folder))
         writer = ix.writer(timeout=5.0, limitmb=128)
-        count = 0
+        changed: list[str] = []
         try:
             for doc in docs:
                 if isinstance(doc, str):
                     writer.delete_by_term("id", doc)
+                    changed.append(doc)
                 else:
                     writer.update_document(**fields_of(doc))
-                count += 1
+                    changed.append(doc.id)
         except BaseException:
             writer.cancel()
             raise
         writer.commit()
+        folder = self.current()
+        if folder is not None:  # their similar experiences, made from their former text
+            whoosh_similar.drop(folder, changed)
         IndexFolder.writes += 1
-        return count
+        return len(changed)
 
     def rebuild(self, docs: Iterable[Doc | str]) -> int:
         """A complete new generation, swapped in when done. Call under `locked`."""

@@ -9,6 +9,7 @@ import datetime as dt
 import functools
 import heapq
 import itertools
+import logging
 import operator
 import threading
 import time
@@ -23,15 +24,16 @@ from whoosh.reading import IndexReader, TermNotFound
 from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
-from registry.search import snippets, spelling
+from registry.search import snippets, spelling, whoosh_similar
 from registry.search.bits import bitmask, counted
 from registry.search.documents import Doc
 from registry.search.fields import NO, OVERDUE, YES, facet_names
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.query import Clause, ParsedQuery, parse
-from registry.search.whoosh_index import FORMAT, IndexFolder, analyzer, fold
+from registry.search.whoosh_index import FORMAT, IndexBusy, IndexFolder, analyzer, fold
 from registry.standard import Standard
 
+log = logging.getLogger(__name__)
 TEXT_FIELDS = ("intitule", "nom_porteur", "texte")
 RECHECK = 0.5  # seconds between two checks that the index has not changed
 SIMILAR_FIELD, SIMILAR_TERMS = "texte", 5  # what Whoosh's more_like(docnum, "texte") uses
@@ -82,6 +84,8 @@ class WhooshSearch:
         self.facets = facet_names(std)
         self.analyzer = analyzer()
         self._local = threading.local()
+        self.lists = whoosh_similar.Lists()  # similar experiences, made in the background (`make_similar`)
+        self._lists_idle: tuple[str | None, float] = (None, 0.0)  # nothing to make on this version before then
 
     # ---------------------------------------------------------------- writing (the Backend protocol)
     def writing(self, wait: float) -> contextlib.AbstractContextManager[None]:
@@ -305,9 +309,56 @@ class WhooshSearch:
         return text if changed else None
 
     def make_similar(self, seconds: float, stop: Callable[[], bool] = lambda: False) -> int:
-        return 0  # made at each page view, from the searcher's tables (below)
+        """Makes and stores the lists not made yet, then those older than MAX_AGE (`whoosh_similar`), a batch at a
+        time under the writers' lock from a searcher of the last commit, for about `seconds` or until `stop()`
+        (asked between batches); how many were made."""
+        version = self.version()
+        if version is None or (version == self._lists_idle[0] and time.monotonic() < self._lists_idle[1]):
+            return 0
+        deadline, count = time.monotonic() + seconds, 0
+        while True:
+            try:
+                with self.folder.locked(wait=0.5):
+                    self._local.checked = float("-inf")  # the last commit, of any process
+                    s = self.searcher()
+                    if s is None:
+                        return count
+                    generation = self._local.generation
+                    have, old = self.lists.stored(generation), time.time() - whoosh_similar.MAX_AGE
+                    ids = sorted((t.decode("utf-8") for t in s.reader().lexicon("id")), key=lambda i: have.get(i, 0))
+                    todo = [i for i in ids if have.get(i, 0) < old and s.document_number(id=i) is not None]
+                    todo = todo[:whoosh_similar.BATCH]
+                    if not todo:
+                        self._lists_idle = (self.version(), time.monotonic() + whoosh_similar.IDLE)
+                        return count
+                    self.lists.write(generation, {i: self._made_ids(s, i) for i in todo})
+            except IndexBusy:
+                return count
+            count += len(todo)
+            if time.monotonic() >= deadline or stop():
+                return count
+
+    def _made_ids(self, s: Searcher, exp_id: str) -> list[str]:
+        """A list to store; empty (logged) when making it fails: one record must not stop every other's."""
+        try:
+            return [i for i, _ in self._made(s, exp_id, whoosh_similar.KEPT)]
+        except Exception:
+            log.exception("similar experiences of %s not made", exp_id)
+            return []
 
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
+        """The record's stored list (`make_similar`), the records no longer indexed left out; made now while it is
+        not stored."""
+        s = self.searcher()
+        if s is None:
+            return []
+        ids = self.lists.read(self._local.generation, exp_id) if limit <= whoosh_similar.KEPT else None
+        if ids is None:
+            return self._made(s, exp_id, limit)
+        found = ((i, s.document_number(id=i)) for i in ids)
+        return [(i, s.stored_fields(d)["intitule"]) for i, d in found if d is not None][:limit]
+
+    def _made(self, s: Searcher, exp_id: str, limit: int) -> list[tuple[str, str]]:
         """(id, title) of the experiences whose text is closest to this one's: the same answer as Whoosh's
         `more_like(docnum, "texte", top=limit)` (its 5 key terms by the Bo1 model, each a BM25F term boosted by
         its weight, ties by document number), computed here from the posting lists instead of Whoosh's tree of
@@ -315,9 +366,6 @@ class WhooshSearch:
         from « données », is one in 10,000) is read once per index version into a table by document number, and a
         record found by none of the rarer key terms is not looked at when the common terms alone cannot lift it
         into the top `limit` (exact: otherwise every record is scored)."""
-        s = self.searcher()
-        if s is None:
-            return []
         docnum = s.document_number(id=exp_id)
         if docnum is None:
             return []
