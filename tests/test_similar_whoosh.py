@@ -183,3 +183,20 @@ def test_a_record_whose_list_fails_stops_no_other(sqlite_registry: Registry, mon
     stored = _stored(sqlite_registry)
     assert stored[exp_id(4)][1] == [] and all(ids for i, (_, ids) in stored.items() if i != exp_id(4))
     assert f"similar experiences of {exp_id(4)} not made" in caplog.text
+
+
+def test_a_damaged_lists_file_leaves_record_pages_working(sqlite_registry: Registry,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    from registry.search import whoosh_similar
+
+    assert experiences.publish_upload(sqlite_registry, OPERATOR, csv_bytes(records(12)), "c.csv").accepted
+    live = search_index.similar(sqlite_registry, OPERATOR, exp_id(3))
+    assert search_index.make_similar(sqlite_registry, OPERATOR, 60.0) == 12
+    backend: Any = search.backend(sqlite_registry)
+    path = backend.folder.current() / whoosh_similar.FILE
+    backend.lists = whoosh_similar.Lists()  # (a process that opens it now)
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    path.write_bytes(b"not a database" * 100)
+    assert search_index.similar(sqlite_registry, OPERATOR, exp_id(3)) == live
+    assert "not read from" in caplog.text

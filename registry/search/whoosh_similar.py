@@ -11,6 +11,7 @@ indexed left out) and makes it itself, without storing it, while it is not there
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 FILE = "similar.sqlite3"
 KEPT = 10  # records kept in a stored list (a page shows 5)
 MAX_AGE = 24 * 3600  # seconds after which a list is made again
@@ -50,9 +52,15 @@ class Lists:
         return conn
 
     def read(self, generation: Path, exp_id: str) -> list[str] | None:
-        conn = self._conn(generation, create=False)
-        row = conn.execute("SELECT ids FROM lists WHERE id = ?", (exp_id,)).fetchone() if conn else None
-        return None if row is None else list(json.loads(row[0]))
+        """The stored list; None when not made yet, or when the file cannot be read (logged: the page then makes
+        the list itself rather than failing)."""
+        try:
+            conn = self._conn(generation, create=False)
+            row = conn.execute("SELECT ids FROM lists WHERE id = ?", (exp_id,)).fetchone() if conn else None
+            return None if row is None else list(json.loads(row[0]))
+        except (sqlite3.Error, ValueError) as exc:
+            log.error("similar experiences of %s not read from %s: %s", exp_id, generation / FILE, exc)
+            return None
 
     def stored(self, generation: Path) -> dict[str, float]:
         """id → when its list was made."""
