@@ -200,3 +200,8 @@ def test_a_damaged_lists_file_leaves_record_pages_working(sqlite_registry: Regis
     path.write_bytes(b"not a database" * 100)
     assert search_index.similar(sqlite_registry, OPERATOR, exp_id(3)) == live
     assert "not read from" in caplog.text
+    # the background work replaces it, and pages read from it again
+    backend._lists_idle = (None, 0.0)
+    assert search_index.make_similar(sqlite_registry, OPERATOR, 60.0) == 12 and "replaced" in caplog.text
+    backend.lists.write(backend.folder.current(), {exp_id(3): [exp_id(5)]})
+    assert [i for i, _ in search_index.similar(sqlite_registry, OPERATOR, exp_id(3))] == [exp_id(5)]

@@ -11,6 +11,7 @@ import heapq
 import itertools
 import logging
 import operator
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -324,7 +325,14 @@ class WhooshSearch:
                     if s is None:
                         return count
                     generation = self._local.generation
-                    have, old = self.lists.stored(generation), time.time() - whoosh_similar.MAX_AGE
+                    try:
+                        have = self.lists.stored(generation)
+                    except sqlite3.DatabaseError as exc:
+                        log.error("similar experiences: %s replaced (%s)", generation / whoosh_similar.FILE, exc)
+                        self.lists.forget(generation)
+                        whoosh_similar.discard(generation)
+                        have = self.lists.stored(generation)
+                    old = time.time() - whoosh_similar.MAX_AGE
                     ids = sorted((t.decode("utf-8") for t in s.reader().lexicon("id")), key=lambda i: have.get(i, 0))
                     todo = [i for i in ids if have.get(i, 0) < old and s.document_number(id=i) is not None]
                     todo = todo[:whoosh_similar.BATCH]

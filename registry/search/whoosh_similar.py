@@ -60,7 +60,13 @@ class Lists:
             return None if row is None else list(json.loads(row[0]))
         except (sqlite3.Error, ValueError) as exc:
             log.error("similar experiences of %s not read from %s: %s", exp_id, generation / FILE, exc)
+            self.forget(generation)  # (opened again at the next read: the background work replaces a damaged file)
             return None
+
+    def forget(self, generation: Path) -> None:
+        conn = getattr(self._local, "conns", {}).pop(generation, None)
+        if conn is not None:
+            conn.close()
 
     def stored(self, generation: Path) -> dict[str, float]:
         """id → when its list was made."""
@@ -76,6 +82,12 @@ class Lists:
             conn.executemany("INSERT OR REPLACE INTO lists VALUES (?, ?, ?)",
                              [(i, time.time(), json.dumps(ids)) for i, ids in lists.items()])
 
+
+
+def discard(generation: Path) -> None:
+    """Under the writers' lock: a damaged lists file removed (derived data: every list is made again)."""
+    for suffix in ("", "-wal", "-shm"):
+        (generation / (FILE + suffix)).unlink(missing_ok=True)
 
 
 def drop(generation: Path, ids: Iterable[str]) -> None:
