@@ -22,7 +22,7 @@ def _search(registry: Registry) -> object:
 
 
 def _similar(registry: Registry) -> object:
-    """Similar experiences stored for the record pages (PostgreSQL), two seconds of work a round at most."""
+    """Similar experiences stored for the record pages, two seconds of work a round at most."""
     return search.make_similar(registry, SIMILAR_SECONDS)
 
 

@@ -367,7 +367,6 @@ def test_similar_lists_are_made_in_the_background_and_read_by_record_pages(
     from registry import jobs
     from registry.search import pg_similar
 
-    backend: Any = search.backend(browsing)
     ids = sorted(h.id for h in search_index.search(browsing, OPERATOR, search_index.request(limit=200)).hits)
     assert len(ids) == 163 and all(made is None for made, _ in _lists(browsing).values())
     live = {i: search_index.similar(browsing, OPERATOR, i) for i in ids}  # made on the spot: nothing stored
@@ -411,7 +410,7 @@ def test_similar_lists_are_made_in_the_background_and_read_by_record_pages(
     with browsing.engine.begin() as conn:
         conn.execute(text("UPDATE search_similar SET made = made - :age WHERE id = :id"),
                      {"age": pg_similar.MAX_AGE + 1, "id": second})
-    backend._lists_idle = (None, 0.0)
+    search.similar_idle.clear()
     before = _lists(browsing)
     assert search_index.make_similar(browsing, OPERATOR, 60.0) == 1
     after = _lists(browsing)
@@ -444,7 +443,7 @@ def test_a_similar_list_made_from_a_former_text_is_not_stored(browsing: Registry
     lists = _lists(browsing)
     assert lists[victim] == (None, None) and sum(made is None for made, _ in lists.values()) == 1
     monkeypatch.setattr(pg_similar, "made", made)
-    search.backend(browsing)._lists_idle = (None, 0.0)  # type: ignore[attr-defined]
+    search.similar_idle.clear()
     assert search_index.make_similar(browsing, OPERATOR, 60.0) == 1 and _lists(browsing)[victim][0] is not None
 
 
@@ -468,7 +467,7 @@ def test_an_index_made_before_similar_lists_gets_them(browsing: Registry) -> Non
     result = experiences.publish_upload(browsing, OPERATOR, csv_bytes([example("217500016-2023-001")]), "e.csv")
     assert result.accepted, result.report.to_text()
     assert len(_lists(browsing)) == 164  # (one more record)
-    search.backend(browsing)._lists_idle = (None, 0.0)  # type: ignore[attr-defined]
+    search.similar_idle.clear()
     assert search_index.make_similar(browsing, OPERATOR, 60.0) == 164
     assert search_index.similar(browsing, OPERATOR, first) == live
 
@@ -566,8 +565,7 @@ def test_a_record_whose_list_fails_stops_no_other(browsing: Registry, monkeypatc
     with browsing.engine.begin() as conn:
         conn.execute(text("UPDATE search_similar SET made = NULL"))
     monkeypatch.setattr(pg_similar, "made", broken)
-    backend: Any = search.backend(browsing)
-    backend._lists_idle = (None, 0.0)
+    search.similar_idle.clear()
     with pytest.raises(RuntimeError):
         search_index.make_similar(browsing, OPERATOR, 60.0)
     monkeypatch.setattr(pg_similar, "made", made)

@@ -13,6 +13,7 @@ from whoosh.searching import Searcher
 from registry import search
 from registry.actions import Caller, experiences
 from registry.actions import index as search_index
+from registry.search.backend import BATCH, KEPT, MAX_AGE
 from registry.store import Registry
 from tests.helpers import csv_bytes
 from tests.test_search import row
@@ -121,7 +122,7 @@ def test_similar_lists_are_made_in_the_background_and_read_by_record_pages(sqlit
     assert search_index.make_similar(reg, OPERATOR, 60.0) == 48
     assert search_index.make_similar(reg, OPERATOR, 60.0) == 0
     stored = _stored(reg)
-    assert set(stored) == set(live) and all(len(ids) == whoosh_similar.KEPT for _, ids in stored.values())
+    assert set(stored) == set(live) and all(len(ids) == KEPT for _, ids in stored.values())
     assert {i: search_index.similar(reg, OPERATOR, i) for i in live} == live
 
     backend: Any = search.backend(reg)
@@ -146,9 +147,9 @@ def test_similar_lists_are_made_in_the_background_and_read_by_record_pages(sqlit
 
     # older than MAX_AGE: made again, the others kept
     with sqlite3.connect(backend.folder.current() / whoosh_similar.FILE) as conn:
-        conn.execute("UPDATE lists SET made = made - ? WHERE id = ?", (whoosh_similar.MAX_AGE + 1, exp_id(8)))
+        conn.execute("UPDATE lists SET made = made - ? WHERE id = ?", (MAX_AGE + 1, exp_id(8)))
     before = _stored(reg)
-    backend._lists_idle = (None, 0.0)
+    search.similar_idle.clear()
     assert search_index.make_similar(reg, OPERATOR, 60.0) == 1
     after = _stored(reg)
     assert after[exp_id(8)][0] > before[exp_id(8)][0]
@@ -160,7 +161,7 @@ def test_similar_lists_are_made_in_the_background_and_read_by_record_pages(sqlit
     assert publish_bytes(reg, csv_bytes([{**records(48)[0], "intitule": "Hydroliennes"}]), "x.csv",
                          Provenance("api")).accepted  # no sync here
     assert outbox.waiting(reg)
-    assert search_index.make_similar(reg, OPERATOR, 60.0) == whoosh_similar.BATCH
+    assert search_index.make_similar(reg, OPERATOR, 60.0) == BATCH
     jobs.run_once(reg)
     assert search_index.search(reg, OPERATOR, search_index.request("hydroliennes")).total == 1
     assert len(_stored(reg)) == 47  # (the rebuilt generation's lists, made by the round after the sync)
@@ -201,7 +202,7 @@ def test_a_damaged_lists_file_leaves_record_pages_working(sqlite_registry: Regis
     assert search_index.similar(sqlite_registry, OPERATOR, exp_id(3)) == live
     assert "not read from" in caplog.text
     # the background work replaces it, and pages read from it again
-    backend._lists_idle = (None, 0.0)
+    search.similar_idle.clear()
     assert search_index.make_similar(sqlite_registry, OPERATOR, 60.0) == 12 and "replaced" in caplog.text
     backend.lists.write(backend.folder.current(), {exp_id(3): [exp_id(5)]})
     assert [i for i, _ in search_index.similar(sqlite_registry, OPERATOR, exp_id(3))] == [exp_id(5)]

@@ -4,11 +4,13 @@ backend on the instance folder, fed by the outbox (`outbox.sync`, run by `regist
 
 from __future__ import annotations
 
+import time
+import weakref
 from functools import cache
 from pathlib import Path
 
 from registry.search import outbox
-from registry.search.backend import Backend
+from registry.search.backend import IDLE, Backend
 from registry.search.fields import NONE, SORTS, facet_names
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.outbox import BULK, pending, rebuild, sync
@@ -51,10 +53,23 @@ def similar(registry: Registry, exp_id: str, limit: int = 5) -> list[tuple[str, 
     return backend(registry).similar(exp_id, limit)
 
 
+# a backend that found no list to make, on this index version: not asked again before this monotonic time
+similar_idle: weakref.WeakKeyDictionary[Backend, tuple[str, float]] = weakref.WeakKeyDictionary()
+
+
 def make_similar(registry: Registry, seconds: float) -> int:
     """Stores similar lists for about `seconds`, stopping sooner when a write waits for the index: the index
-    follows the database first."""
-    return backend(registry).make_similar(seconds, lambda: outbox.waiting(registry))
+    follows the database first. After a round with nothing to make, the next looks again at the next index
+    change, or after IDLE seconds (lists grow old)."""
+    found = backend(registry)
+    version = found.version()
+    idle = similar_idle.get(found)
+    if version is None or (idle is not None and idle[0] == version and time.monotonic() < idle[1]):
+        return 0
+    count = found.make_similar(seconds, lambda: outbox.waiting(registry))
+    if not count:
+        similar_idle[found] = (version, time.monotonic() + IDLE)
+    return count
 
 
 def check(registry: Registry) -> tuple[set[str], set[str], set[str]]:
@@ -89,6 +104,7 @@ __all__ = [
     "rebuild",
     "search",
     "similar",
+    "similar_idle",
     "sync",
     "version",
 ]

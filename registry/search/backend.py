@@ -11,6 +11,12 @@ from registry.search.documents import Doc
 from registry.search.model import Results, SearchRequest
 from registry.standard import Standard
 
+# Similar experiences stored by the background work (`make_similar`), on both backends
+KEPT = 10  # records kept in a stored list (a page shows 5)
+MAX_AGE = 24 * 3600  # seconds after which a list is made again (records published since become candidates)
+BATCH = 20  # lists made, then stored, at a time (~0.1 s at 100,000 records); writes waiting are asked between
+IDLE = 60.0  # seconds before looking again for lists to make once none was left (sooner after an index change)
+
 
 class Backend(Protocol):
     std: Standard

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -23,16 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from registry.search.whoosh_index import fold
+from registry.search.backend import BATCH, KEPT, MAX_AGE
+from registry.search.pg_text import folded_words, quote
 
 log = logging.getLogger(__name__)
 SIMILAR_CANDIDATES = 200  # records ranked for "similar experiences"
 SIMILAR_WORDS = 8  # a record's most distinctive words, for "similar experiences"
 SIMILAR_SHARE = 100  # a word found in more than 1 % of the records does not choose similar candidates
-KEPT = 10  # records kept in a stored list (a page shows 5)
-MAX_AGE = 24 * 3600  # seconds after which a list is made again
-BATCH = 20  # lists made, then stored, in one transaction (~0.1 s at 100,000 records)
-IDLE = 60.0  # seconds between two looks for lists to make, once none was left
 LOCK_KEY = 7_246_032  # one process makes lists at a time (the index writers' key + 1)
 DDL = (
     # generation: moved by each indexing of the record, so that a list made from its former text is not stored
@@ -42,16 +38,7 @@ DDL = (
     # an index made before the lists existed: every record's list to make
     "INSERT INTO search_similar (id) SELECT id FROM search_documents ON CONFLICT (id) DO NOTHING",
 )
-WORDS = re.compile(r"\w+")
 Analyzer = Callable[[str], Iterable[object]]
-
-
-def folded_words(value: str) -> list[str]:
-    return [w for w in WORDS.findall(fold(value)) if 3 <= len(w) <= 40]
-
-
-def quote(word: str) -> str:
-    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def stored(conn: Connection, exp_id: str, limit: int) -> list[tuple[str, str]] | None:

@@ -36,7 +36,7 @@ from registry.search.documents import Doc
 from registry.search.fields import NO, OVERDUE, YES, facet_names, facets
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.pg_memory import VERSION, FacetMemory, Snapshot, version_name
-from registry.search.pg_similar import folded_words, quote
+from registry.search.pg_text import folded_words, quote
 from registry.search.query import Clause, ParsedQuery, parse
 from registry.search.whoosh_index import IndexBusy, analyzer, fold
 from registry.standard import Standard
@@ -133,8 +133,6 @@ class PostgresSearch:
         self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its threads)
         self.memory = FacetMemory(engine, self._threads)  # searches without words, counted in this process
-        # no similar list to make on this index version before this monotonic time (`make_similar`)
-        self._lists_idle: tuple[str | None, float] = (None, 0.0)
 
     # ---------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -631,7 +629,7 @@ class PostgresSearch:
         """Makes the similar lists to make for about `seconds`, or until `stop()` (the background work); how many
         were made."""
         version = self.version()
-        if version is None or (version == self._lists_idle[0] and time.monotonic() < self._lists_idle[1]):
+        if version is None:
             return 0
         with self.engine.connect() as conn:
             missing = not self._has_lists(conn, version)
@@ -643,10 +641,7 @@ class PostgresSearch:
                 return 0
             self._local.lists = None
         with self.engine.connect() as conn:
-            count = pg_similar.make_lists(conn, self.analyzer, lambda: self._size(conn, version), seconds, stop)
-        if not count:  # none left: look again after the next index write, or in a minute
-            self._lists_idle = (version, time.monotonic() + pg_similar.IDLE)
-        return count
+            return pg_similar.make_lists(conn, self.analyzer, lambda: self._size(conn, version), seconds, stop)
 
     def _has_lists(self, conn: Connection, version: str) -> bool:
         """The lists' table exists (an index made before it has it after its next write), read once a version."""

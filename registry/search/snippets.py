@@ -13,7 +13,7 @@ from typing import Any
 from whoosh import highlight
 from whoosh.analysis import Analyzer
 
-from registry.search.whoosh_index import COMPOUND, fold
+from registry.search.whoosh_index import COMPOUND, WORDS, fold
 
 
 class MarkFormatter(highlight.Formatter):
@@ -26,7 +26,6 @@ class MarkFormatter(highlight.Formatter):
         return f"<mark>{self._text(highlight.get_text(text, token, replace))}</mark>"
 
 
-WORDS = re.compile(r"\w+")
 SURROUND = 60  # characters before the first marked word of a fragment
 LENGTH = 180  # characters of a fragment
 FRAGMENTS = 2

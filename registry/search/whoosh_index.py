@@ -88,6 +88,7 @@ class PluralOFilter(Filter):
             yield t
 
 
+WORDS = re.compile(r"\w+")  # a text's words as snippets and PostgreSQL's word counts read them
 COMPOUND = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")  # words of letters joined by hyphens
 
 

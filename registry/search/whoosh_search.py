@@ -26,6 +26,7 @@ from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
 from registry.search import snippets, spelling, whoosh_similar
+from registry.search.backend import BATCH, KEPT, MAX_AGE
 from registry.search.bits import bitmask, counted
 from registry.search.documents import Doc
 from registry.search.fields import NO, OVERDUE, YES, facet_names
@@ -86,7 +87,6 @@ class WhooshSearch:
         self.analyzer = analyzer()
         self._local = threading.local()
         self.lists = whoosh_similar.Lists()  # similar experiences, made in the background (`make_similar`)
-        self._lists_idle: tuple[str | None, float] = (None, 0.0)  # nothing to make on this version before then
 
     # ---------------------------------------------------------------- writing (the Backend protocol)
     def writing(self, wait: float) -> contextlib.AbstractContextManager[None]:
@@ -313,9 +313,6 @@ class WhooshSearch:
         """Makes and stores the lists not made yet, then those older than MAX_AGE (`whoosh_similar`), a batch at a
         time under the writers' lock from a searcher of the last commit, for about `seconds` or until `stop()`
         (asked between batches); how many were made."""
-        version = self.version()
-        if version is None or (version == self._lists_idle[0] and time.monotonic() < self._lists_idle[1]):
-            return 0
         deadline, count = time.monotonic() + seconds, 0
         while True:
             try:
@@ -332,12 +329,11 @@ class WhooshSearch:
                         self.lists.forget(generation)
                         whoosh_similar.discard(generation)
                         have = self.lists.stored(generation)
-                    old = time.time() - whoosh_similar.MAX_AGE
+                    old = time.time() - MAX_AGE
                     ids = sorted((t.decode("utf-8") for t in s.reader().lexicon("id")), key=lambda i: have.get(i, 0))
                     todo = [i for i in ids if have.get(i, 0) < old and s.document_number(id=i) is not None]
-                    todo = todo[:whoosh_similar.BATCH]
+                    todo = todo[:BATCH]
                     if not todo:
-                        self._lists_idle = (self.version(), time.monotonic() + whoosh_similar.IDLE)
                         return count
                     self.lists.write(generation, {i: self._made_ids(s, i) for i in todo})
             except IndexBusy:
@@ -349,7 +345,7 @@ class WhooshSearch:
     def _made_ids(self, s: Searcher, exp_id: str) -> list[str]:
         """A list to store; empty (logged) when making it fails: one record must not stop every other's."""
         try:
-            return [i for i, _ in self._made(s, exp_id, whoosh_similar.KEPT)]
+            return [i for i, _ in self._made(s, exp_id, KEPT)]
         except Exception:
             log.exception("similar experiences of %s not made", exp_id)
             return []
@@ -360,7 +356,7 @@ class WhooshSearch:
         s = self.searcher()
         if s is None:
             return []
-        ids = self.lists.read(self._local.generation, exp_id) if limit <= whoosh_similar.KEPT else None
+        ids = self.lists.read(self._local.generation, exp_id) if limit <= KEPT else None
         if ids is None:
             return self._made(s, exp_id, limit)
         found = ((i, s.document_number(id=i)) for i in ids)

@@ -4,7 +4,7 @@ Making a record's list (`WhooshSearch.similar`) is half of a record page's CPU a
 background work (`registry.jobs`, `registry index similar`) keeps each record's list in `similar.sqlite3` in the
 index generation's folder: made under the index writers' lock from a searcher of the last commit, so no write
 can come in between; a write drops the lists of the records it indexes (`IndexFolder.apply`), a rebuild starts a
-new generation with none; every list is made again after MAX_AGE. A page reads the list (the records no longer
+new generation with none; every list is made again after `backend.MAX_AGE`. A page reads the list (the records no longer
 indexed left out) and makes it itself, without storing it, while it is not there.
 """
 
@@ -21,10 +21,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 FILE = "similar.sqlite3"
-KEPT = 10  # records kept in a stored list (a page shows 5)
-MAX_AGE = 24 * 3600  # seconds after which a list is made again
-BATCH = 20  # lists made under one hold of the writers' lock
-IDLE = 60.0  # seconds between two looks for lists to make once none was left (or at the next index change)
 
 
 class Lists:
@@ -81,7 +77,6 @@ class Lists:
             conn.execute("BEGIN")
             conn.executemany("INSERT OR REPLACE INTO lists VALUES (?, ?, ?)",
                              [(i, time.time(), json.dumps(ids)) for i, ids in lists.items()])
-
 
 
 def discard(generation: Path) -> None:
