@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from registry.actions import Caller, accounts, experiences
 from registry.store import Registry
 from tests.test_browser_pages import PAGE_TYPES, site
-from tests.test_browser_publish import LYON, LYON_INDICATORS, LYON_ROW, PASSWORD, live, member, xlsx_file
+from tests.test_browser_publish import LYON, LYON_INDICATORS, LYON_ROW, PASSWORD, live, login, member, xlsx_file
 
 pytestmark = pytest.mark.xdist_group("browser")
 AXE = Path(__file__).resolve().parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
@@ -73,11 +74,7 @@ def test_axe_on_the_publishers_and_admins_new_pages(live: str, browser: Any, sql
         page = context.new_page()
         page.set_default_timeout(15_000)
         try:
-            page.goto(live + "/compte/connexion")
-            page.get_by_label("Adresse électronique").fill(email)
-            page.get_by_label("Mot de passe").fill(PASSWORD)
-            page.get_by_role("button", name="Se connecter").click()
-            page.wait_for_load_state()
+            login(page, live, email)
             for name in steps:
                 for width in (1280, 390):
                     page.set_viewport_size({"width": width, "height": 900})
@@ -88,7 +85,7 @@ def test_axe_on_the_publishers_and_admins_new_pages(live: str, browser: Any, sql
                         page.goto(live + "/publier/deposer")
                         page.set_input_files("#fichier", str(emptied))
                         page.get_by_role("button", name="Vérifier le fichier").click()
-                        assert page.locator("#removals").count() == 1
+                        expect(page.locator("#removals")).to_have_count(1)  # the report, not the form
                     elif name == "admin":
                         page.goto(live + "/admin")
                     elif name == "source":
@@ -97,7 +94,7 @@ def test_axe_on_the_publishers_and_admins_new_pages(live: str, browser: Any, sql
                         page.goto(live + "/admin/moissonnage/sources/nouvelle")
                         page.get_by_label("Nom de la source").fill("Pas Valide")
                         page.get_by_role("button", name="Ajouter la source").click()
-                        assert page.get_by_role("alert").count() == 1
+                        expect(page.get_by_role("alert")).to_have_count(1)
                     found.update(axe_and_overflow(page, live, f"{name}@{width}"))
         finally:
             context.close()

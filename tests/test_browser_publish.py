@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from registry.actions import Caller, accounts, drafts, experiences
@@ -139,7 +140,7 @@ def test_upload_with_errors_fixed_then_published(browser: Any, live: str, sqlite
     page.goto(live + "/publier/deposer")
     page.set_input_files("#fichier", str(write(row)))
     page.get_by_role("button", name="Vérifier le fichier").click()
-    assert page.get_by_text("rien n'a été enregistré").is_visible()
+    expect(page.get_by_text("rien n'a été enregistré")).to_be_visible()
     assert page.locator("table td", has_text="code_insee_commune").count() >= 1
     assert experiences.listing(sqlite_registry, Caller.anonymous()).total == 0
     page.set_input_files("#fichier", str(write({**row, "code_insee_commune": "69123"})))
@@ -162,7 +163,7 @@ def test_session_expires_mid_form_without_losing_text(browser: Any, live: str, s
     text = "Un long contexte écrit pendant que la session expirait. " * 20
     page.fill(field("experiences.contexte_besoin"), text)
     page.get_by_role("button", name="Enregistrer le brouillon").click()
-    assert page.get_by_role("heading", name="Votre session a expiré", exact=False).is_visible()
+    expect(page.get_by_role("heading", name="Votre session a expiré", exact=False)).to_be_visible()
     assert page.input_value(field("experiences.contexte_besoin")) == text.strip("\n")
     page.fill("#login_email", "a@lyon.example")
     page.fill("#login_password", PASSWORD)
@@ -289,7 +290,7 @@ def test_an_admin_adds_a_harvest_source_in_the_browser(browser: Any, live: str, 
     page.get_by_label("Adresse électronique").fill("admin@registre.example")
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_load_state()
+    page.wait_for_url("**/publier")
     page.goto(live + "/admin")
     page.get_by_role("link", name="Ajouter une source de moissonnage").click()
     page.get_by_label("Nom de la source").fill("portail-test")
@@ -305,6 +306,6 @@ def test_an_admin_adds_a_harvest_source_in_the_browser(browser: Any, live: str, 
     assert page.get_by_role("cell", name="portail-test (ckan)").is_visible()
     source = harvest.get_source(sqlite_registry, Caller.operator(), "portail-test")
     assert (source.url, source.organisations, source.schedule) == ("https://data.example.org", (LYON,), "daily")
-    page.get_by_role("button", name="Désactiver : portail-test").click()
-    page.wait_for_url("**/admin#moissonnage")
+    with page.expect_navigation(url="**/admin#moissonnage"):
+        page.get_by_role("button", name="Désactiver : portail-test").click()
     assert not harvest.get_source(sqlite_registry, Caller.operator(), "portail-test").enabled

@@ -66,8 +66,8 @@ def test_an_organisation_admin_makes_uses_and_revokes_a_token(browser: Any, live
         page.goto(live + "/compte/jetons")
         assert secret not in page.content() and page.get_by_text("Export SIG nocturne").count() == 1
         check("token-list")
-        page.get_by_role("button", name="Révoquer le jeton Export SIG nocturne").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Révoquer le jeton Export SIG nocturne").click()
         assert page.get_by_role("status").filter(has_text="révoqué").count() >= 1 or "révoqué" in page.content()
         status, body = _patch(url, secret, {"resume": "Une écriture après la révocation du jeton."})
         assert status == 401 and body["error"]["code"] == "invalid_token"

@@ -119,7 +119,7 @@ def live_url(app: Flask) -> Iterator[str]:
 def test_in_a_real_browser(live_url: str, tmp_path: Path) -> None:
     try:
         executable = chromium_path()
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except (ServiceUnavailable, ImportError) as exc:
         unavailable("Chromium with Playwright", exc)
     dialogs: list[str] = []
@@ -137,8 +137,8 @@ def test_in_a_real_browser(live_url: str, tmp_path: Path) -> None:
             assert page.title() != "pwned" and "Capteurs <script>" in page.title()
             assert SCRIPT in page.locator("dd").all_inner_texts()
             page.get_by_role("link", name="English").click()
-            assert page.locator("html").get_attribute("lang") == "en"
-            assert page.get_by_role("heading", name="History").is_visible()
+            expect(page.locator("html")).to_have_attribute("lang", "en")
+            expect(page.get_by_role("heading", name="History")).to_be_visible()
             page.screenshot(path=str(tmp_path / "experience.png"), full_page=True)
         finally:
             browser.close()
