@@ -54,7 +54,7 @@ class Snapshot:
 
     def overdue(self, today: str) -> int:
         if today not in self.late:  # the same all day long
-            self.late = {today: bitmask((p for due, held in self.due.items() if due < today for p in held),
+            self.late = {today: bitmask([p for due, held in self.due.items() if due < today for p in held],
                                         len(self.ids))}
         return self.late[today]
 
