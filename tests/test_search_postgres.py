@@ -224,6 +224,9 @@ def test_first_positions_walks_the_bits_in_order() -> None:
     assert bits.first_positions(mask, 3, 10) == [40_000, 40_001, 99_999]
     assert bits.first_positions(mask, 6, 10) == [] and bits.first_positions(0, 0, 5) == []
     assert bits.bitmask([0, 3, 64], 100) == (1 | 8 | 1 << 64)
+    for every in (2, 7, 40, 500):  # many positions (set as bytes) and few (bit by bit): the same masks
+        positions = list(range(every // 2, 100_000, every))
+        assert bits.bitmask(positions, 100_000) == sum(1 << p for p in positions), every
 
 
 def test_results_overdue_are_the_due_dates_before_today_as_prefixes() -> None:
