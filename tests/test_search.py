@@ -274,6 +274,30 @@ def test_snippet_words_are_every_word_whose_stem_is_wanted() -> None:
     assert last[start:end] == "vidéo-protection"
 
 
+def test_a_snippet_is_its_first_two_fragments_of_every_match() -> None:
+    """The snippet reads the text's matches only as far as its last fragment: the same as the fragments made from
+    every match (a fragment from the first match not in the one before, with the matches within LENGTH of it)."""
+    import random
+
+    from registry.search import snippets
+    from registry.search.whoosh_index import analyzer
+
+    a = analyzer()
+    rng = random.Random(5)
+    vocabulary = ["capteurs", "Capteur", "éclairage", "l'éclairage", "public", "vidéo-protection", "données", "eau",
+                  "qualité", "de", "la", "et", "mesures", "ÉCLAIRAGE", "bilan"]
+    texts = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 400))) for _ in range(300)]
+    for text in texts:
+        for query in ("capteur", "éclairage public", "vidéoprotection", "eau", "absent"):
+            wanted = frozenset(t.text for t in a(query))
+            matches, parts = snippets._matches(text, wanted, a), []
+            while matches and len(parts) < snippets.FRAGMENTS:
+                first = matches[0][0]
+                parts.append(snippets._fragment(text, [m for m in matches if m[0] < first + snippets.LENGTH]))
+                matches = [m for m in matches if m[0] >= first + snippets.LENGTH]
+            assert snippets.snippet(text, wanted, a) == snippets.MarkFormatter.between.join(parts), (query, text)
+
+
 def test_snippets_mark_words_whose_accents_are_written_apart(corpus: Registry) -> None:
     [hit] = search_index.search(corpus, OPERATOR, search_index.request("réunion")).hits
     assert "<mark>Réunions</mark>" in hit.snippet  # NFC, as it looks

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -74,9 +74,15 @@ def _starting(chars: str) -> re.Pattern[str]:
 
 
 def _matches(text: str, wanted: frozenset[str], analyzer: Analyzer) -> list[tuple[int, int]]:
-    """(start, end) of each word of the text whose stem is wanted, or of a compound whose words written together
-    give a wanted stem (« vidéo-protection » for « vidéoprotection », as the index reads it). A stem begins like
-    the folded words it comes from, but for a « y » the French stemmer turns into « i » (« voyant » → « voi »):
+    """Every matched word's (start, end) (`_spans`)."""
+    return list(_spans(text, wanted, analyzer))
+
+
+def _spans(text: str, wanted: frozenset[str], analyzer: Analyzer) -> Iterator[tuple[int, int]]:
+    """(start, end), in the text's order, of each word of the text whose stem is wanted, or of a compound whose
+    words written together give a wanted stem (« vidéo-protection » for « vidéoprotection », as the index reads
+    it). A stem begins like the folded words it comes from, but for a « y » the French stemmer turns into « i »
+    (« voyant » → « voi »):
     only the words whose first three letters, « y » as « i », begin like a wanted stem are analysed, and only
     those whose first character folds to a stem's first letter are looked at (the regular expression skips the
     others)."""
@@ -89,7 +95,7 @@ def _matches(text: str, wanted: frozenset[str], analyzer: Analyzer) -> list[tupl
         firsts = {h[:1] for h in heads}
         chars = "".join(sorted(c for c in present if fold(c)[:1].replace("y", "i") in firsts and WORDS.match(c)))
         if not chars:
-            return []
+            return
         pattern = _starting(chars)
     cache: dict[str, frozenset[str]] = {}
 
@@ -97,16 +103,15 @@ def _matches(text: str, wanted: frozenset[str], analyzer: Analyzer) -> list[tupl
         word = fold(word)
         return word[:3].replace("y", "i").startswith(heads) and bool(_stems(word, analyzer, cache) & wanted)
 
-    found = []
     for m in pattern.finditer(text):
         if "-" not in m.group():
             if hit(m.group()):
-                found.append(m.span())
+                yield m.span()
         elif COMPOUND.fullmatch(m.group()) and hit(m.group().replace("-", "")):
-            found.append(m.span())
+            yield m.span()
         else:
-            found += [(m.start() + w.start(), m.start() + w.end()) for w in WORDS.finditer(m.group()) if hit(w.group())]
-    return found
+            yield from ((m.start() + w.start(), m.start() + w.end()) for w in WORDS.finditer(m.group())
+                        if hit(w.group()))
 
 
 def _fragment(text: str, marks: list[tuple[int, int]]) -> str:
@@ -134,11 +139,15 @@ def snippet(text: str, terms: Iterable[str], analyzer: Analyzer) -> str:
     if not wanted or not text:
         return ""
     text = unicodedata.normalize("NFC", text)  # an accent written apart is part of its word (shown the same)
-    matches = _matches(text, wanted, analyzer)
     parts: list[str] = []
-    while matches and len(parts) < FRAGMENTS:
-        first = matches[0][0]
-        inside = [m for m in matches if m[0] < first + LENGTH]
+    inside: list[tuple[int, int]] = []  # the matched words of the fragment begun at the first of them
+    for span in _spans(text, wanted, analyzer):  # read only as far as the last fragment needs
+        if inside and span[0] >= inside[0][0] + LENGTH:
+            parts.append(_fragment(text, inside))
+            inside = []
+            if len(parts) == FRAGMENTS:
+                break
+        inside.append(span)
+    if inside and len(parts) < FRAGMENTS:
         parts.append(_fragment(text, inside))
-        matches = [m for m in matches if m[0] >= first + LENGTH]
     return MarkFormatter.between.join(parts)
