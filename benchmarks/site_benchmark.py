@@ -400,7 +400,8 @@ def gunicorn(home: Path, cache: int, plan: list[tuple[str, str]],
     """A fresh gunicorn (2 workers, sync or with `threads` threads each; no page kept from an earlier run) on
     127.0.0.1, both workers warmed up (imports, searchers) on pages that are not in the plan; stopped on exit."""
     port = free_port()
-    shutil.rmtree(home / "pages", ignore_errors=True)  # the pages shared by an earlier run's workers
+    for shared in ("pages", "search-passes"):  # the pages and counting passes shared by an earlier run's workers
+        shutil.rmtree(home / shared, ignore_errors=True)
     env = {**os.environ, "REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40,
            "REGISTRY_PAGE_CACHE": str(cache)}
     command = [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", str(threads), "-b", f"127.0.0.1:{port}",

@@ -54,6 +54,13 @@ def answer(reg: Registry, req: SearchRequest) -> tuple[Any, ...]:
     return r.total, r.exact, r.facets_exact, r.facets, [(h.id, h.intitule, h.date_maj, h.facets) for h in r.hits]
 
 
+def forget(backend: Any) -> None:
+    """Nothing counted kept: this process's totals and passes, and the passes shared by the server's processes."""
+    backend._counts.clear()
+    backend._passes.clear()
+    backend.shared.clear(backend.home)
+
+
 def requests(every: Results) -> list[SearchRequest]:
     """Word-less searches built from the data: each facet's values alone and two at a time (OR), facets two at a
     time (AND), results overdue or not, values no record has, every sort, pages beyond the first and the last."""
@@ -108,8 +115,7 @@ def test_word_searches_count_from_memory_exactly_as_sql(browsing: Registry, monk
                                                                   (named[0][1],)}]]
 
     def answers() -> list[tuple[Any, ...]]:
-        backend._counts.clear()
-        backend._passes.clear()
+        forget(backend)
         return [answer(browsing, req) for req in asked]
 
     with monkeypatch.context() as m:
@@ -128,8 +134,7 @@ def test_word_searches_count_from_memory_exactly_as_sql(browsing: Registry, monk
     for way in ("memory", "sql"):
         if way == "sql":
             monkeypatch.setattr(backend.memory, "get", lambda version: None)
-        backend._counts.clear()
-        backend._passes.clear()
+        forget(backend)
         capped = search_index.search(browsing, OPERATOR, search_index.request("synthétique"))
         assert (capped.total, capped.exact) == (5, False) and sum(capped.facets["statut"].values()) == 5, way
 
@@ -519,8 +524,7 @@ def test_a_refined_search_counts_one_new_pass_with_the_same_answers(browsing: Re
         assert len(passes) == new, (filters, passes)
     fresh = []
     for filters, _ in steps:
-        backend._counts.clear()
-        backend._passes.clear()
+        forget(backend)
         fresh.append(answer(browsing, search_index.request("capteurs", filters, limit=10)))
     assert got == fresh and got[0][0] > got[1][0] > got[2][0] > 0
     assert got[1][3][a] == got[0][3][a] and got[2][3][b] == got[1][3][b]  # a filtered facet: without its filter
@@ -536,6 +540,47 @@ def test_a_refined_search_counts_one_new_pass_with_the_same_answers(browsing: Re
     passes.clear()
     after = answer(browsing, search_index.request("capteurs", {}, limit=10))
     assert len(passes) == 1 and after[0] == got[0][0] + 1
+
+
+@on_postgres
+def test_a_pass_counted_by_one_process_is_read_by_the_others(browsing: Registry,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server's processes share their counting passes (files under <home>/search-passes): another process
+    (another backend on the same database and folder) counts nothing the first one counted, with the same
+    answers; never across index versions; a damaged file is counted again."""
+    from registry.search import postgres
+    from registry.standard import get_standard
+
+    first: Any = search.backend(browsing)
+    first.memory.background = False
+    every = search_index.search(browsing, OPERATOR, search_index.request(limit=1))
+    (a, x), (b, y) = [(n, sorted(c, key=lambda k: -c[k])[0]) for n, c in every.facets.items() if c][:2]
+    asked = [search_index.request("capteurs", f, limit=10) for f in ({}, {a: (x,)}, {a: (x,), b: (y,)})]
+    expected = [first.search(req) for req in asked]
+    files = list((Path(browsing.settings.home) / "search-passes").rglob("*"))
+    assert [f for f in files if f.is_file()] and not any(f.name.startswith(".tmp-") for f in files)
+    passes: list[object] = []
+    count = postgres.PostgresSearch._pass_apart
+    monkeypatch.setattr(postgres.PostgresSearch, "_pass_apart", lambda self, *a: passes.append(a) or count(self, *a))
+
+    def other() -> Any:  # another process of the same server: nothing in its memory
+        backend = postgres.PostgresSearch(browsing.engine, get_standard(), str(browsing.settings.home))
+        backend.memory.background = False
+        return backend
+
+    second = other()
+    assert [second.search(req) for req in reversed(asked)][::-1] == expected and passes == []
+    for stored in (Path(browsing.settings.home) / "search-passes").rglob("*"):
+        if stored.is_file():
+            stored.write_bytes(stored.read_bytes()[:-3])  # damaged: counted again, the same answers
+    third = other()
+    assert [third.search(req) for req in asked] == expected and passes
+    # a write: a new index version, whose passes are counted again
+    row = {**example("217500016-2023-001"), "intitule": "Capteurs, encore"}
+    assert experiences.publish_upload(browsing, OPERATOR, csv_bytes([row]), "e.csv").accepted
+    passes.clear()
+    after = other().search(asked[0])
+    assert passes and after.total == expected[0].total + 1  # (a record of the examples, not of the demo)
 
 
 @on_postgres

@@ -223,7 +223,8 @@ def test_pages_computed_by_one_process_are_read_by_the_others(sqlite_registry: R
     """The pages' memory has a second level shared by a server's processes (files under <home>/pages): a page
     computed by one worker is sent by another without computing it; never across index versions; a damaged
     file or a folder that cannot be written only means the page is computed."""
-    from web.pages import memory, shared_pages
+    from registry import shared_files
+    from web.pages import memory
 
     home = str(sqlite_registry.settings.home)
     memory.forget(home)
@@ -243,7 +244,7 @@ def test_pages_computed_by_one_process_are_read_by_the_others(sqlite_registry: R
     memory.PAGES.clear()
     assert client.get("/recherche?q=capteurs&statut=termine").get_data() == first.get_data() and searched
     # a write: a new index version, its own folder; the older one removed once untouched for STALE seconds
-    monkeypatch.setattr(shared_pages, "STALE", 0.0)
+    monkeypatch.setattr(shared_files, "STALE", 0.0)
     row = {**example(PARIS), "id_experience": "217500016-2023-098", "intitule": "Capteurs de crue"}
     assert experiences.publish_upload(sqlite_registry, Caller.operator(), csv_bytes([row]), "c.csv").accepted
     fresh = client.get("/recherche?q=capteurs&statut=termine").get_data(as_text=True)

@@ -34,7 +34,7 @@ def backend(registry: Registry) -> Backend:
 
         found: Backend | None = getattr(registry, "_search_backend", None)
         if found is None:
-            found = PostgresSearch(registry.engine, get_standard())
+            found = PostgresSearch(registry.engine, get_standard(), str(registry.settings.home))
             registry._search_backend = found  # type: ignore[attr-defined]
         return found
     return _whoosh(registry.settings.index_path.resolve())

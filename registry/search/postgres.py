@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import json
 import logging
 import os
 import threading
@@ -39,6 +40,7 @@ from registry.search.pg_memory import VERSION, FacetMemory, Snapshot, version_na
 from registry.search.pg_text import folded_words, quote
 from registry.search.query import Clause, ParsedQuery, parse
 from registry.search.whoosh_index import IndexBusy, analyzer, fold
+from registry.shared_files import SharedFiles
 from registry.standard import Standard
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ DUE = "*due="  # + the due date of results not published (never a word: the anal
 MAX_VALUE = 200  # a facet value filtered on is at most this long (a lexeme is at most 2,047 bytes)
 RECHECK = 0.5  # seconds between two reads of the index's version (as Whoosh's searchers)
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
+SHARED_PASSES = 20_000  # counting passes shared by a server's processes, per index version (files of ~1 KB)
 Pass = tuple[int, dict[str, dict[str, int]]]  # matches counted, and facet → value → count
 HIT_COLUMNS = "id, intitule, nom_porteur, date_maj, date_debut, cout, facet_values"
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
@@ -118,9 +121,12 @@ def _configure(conn: Connection, settings: dict[str, str]) -> None:
 class PostgresSearch:
     writes = 0  # index writes made by this process: its own readers see them at once (see `version`)
 
-    def __init__(self, engine: Engine, std: Standard) -> None:
+    def __init__(self, engine: Engine, std: Standard, home: str | None = None) -> None:
         self.engine = engine
         self.std = std
+        # the counting passes of this server's other processes (`_shared_pass`): files under the instance folder
+        self.home, self.shared = home, SharedFiles("search-passes", SHARED_PASSES)
+        self._database = engine.url.render_as_string(hide_password=True)
         self.facets = facet_names(std)
         # the place (from 1) in `facet_values` of each single-valued facet stored with the record
         self.places = {f.name: i for i, f in enumerate(
@@ -481,6 +487,8 @@ class PostgresSearch:
                                                                  for k, v in filters.items() if k in self.facets)))
             with self._counts_lock:
                 found = self._passes.get((*key, None)) or (self._passes.get((*key, only)) if only else None)
+            if found is None:
+                found = self._shared_pass(key, only)
             if found is not None:
                 done: Future[Pass] = Future()
                 done.set_result(found)
@@ -508,11 +516,33 @@ class PostgresSearch:
                     found, only = (len(ids), facets), None
             if found is None:
                 found = self._facet_pass(conn, clause, params, cap, only)
+        self._keep_pass((*key, only), found)
+        if self.home is not None:
+            self.shared.put(self.home, key[0], (self._database, *key, only), json.dumps(found).encode())
+        return found
+
+    def _keep_pass(self, key: tuple[Any, ...], found: Pass) -> None:
         with self._counts_lock:
-            self._passes[(*key, only)] = found
+            self._passes[key] = found
             while len(self._passes) > CACHE_SIZE:
                 self._passes.popitem(last=False)
-        return found
+
+    def _shared_pass(self, key: tuple[Any, ...], only: str | None) -> Pass | None:
+        """A pass counted by another process of this server (kept in this one from now on): in the plan of the
+        site benchmark, a third of the passes a process would count. A damaged file is counted again."""
+        if self.home is None:
+            return None
+        for which in (None, only) if only else (None,):
+            data = self.shared.get(self.home, key[0], (self._database, *key, which))
+            try:
+                total, facets = json.loads(data) if data is not None else (None, None)
+            except ValueError:
+                continue
+            if isinstance(total, int) and isinstance(facets, dict) and all(
+                    isinstance(counts, dict) for counts in facets.values()):
+                self._keep_pass((*key, which), (total, facets))
+                return total, facets
+        return None
 
     def _counted(self, req: SearchRequest, words: str | None, passes: list[Pass]
                  ) -> tuple[int, bool, bool, dict[str, dict[str, int]]]:

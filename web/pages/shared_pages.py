@@ -1,86 +1,39 @@
-"""The pages' memory shared by the processes of one server: files under `<home>/pages/<index version>/`.
+"""The pages' memory shared by the processes of one server: files under `<home>/pages/<index version>/`
+(`registry.shared_files`).
 
 Each gunicorn worker keeps its own pages (`memory.py`), so each computed every page once; with this second level
-a page computed by one worker is read by the others (a file read and a zlib inflate, ~0.1 ms, where computing a
-search page takes 10-20 ms). A file is written under a temporary name and renamed (readers never see half a
-page); a process writing for a new index version removes the folders of versions untouched for a minute. At most
-MAX_FILES pages a version (~10 KB each, compressed); any file error only means the page is computed.
+a page computed by one worker is read by the others (~0.1 ms, where computing a search page takes 10-20 ms). At
+most MAX_FILES pages a version (~10 KB each, compressed).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
-import shutil
-import tempfile
-import time
-import zlib
-from pathlib import Path
+from registry.shared_files import SharedFiles
 
 MAX_FILES = 5000
-STALE = 60.0  # seconds without a new page after which another version's folder is removed
 Page = tuple[str, int]  # HTML and status
-
-
-def _name(value: object) -> str:
-    return hashlib.sha256(repr(value).encode()).hexdigest()[:32]
 
 
 class SharedPages:
     def __init__(self, max_files: int = MAX_FILES) -> None:
-        self.max_files = max_files
-        self._written: dict[str, int] = {}  # per version folder: pages written by this process
-        self._full: set[str] = set()  # version folders holding max_files pages
-
-    def _folder(self, home: str, version: object) -> Path:
-        return Path(home) / "pages" / _name(version)
+        self.files = SharedFiles("pages", max_files)
 
     def get(self, home: str, version: object, key: tuple[object, ...]) -> Page | None:
+        data = self.files.get(home, version, key)
+        if data is None:
+            return None
+        status, _, html = data.partition(b"\n")
         try:
-            data = (self._folder(home, version) / _name(key)).read_bytes()
-            status, _, html = zlib.decompress(data).partition(b"\n")
             return html.decode(), int(status)
-        except (OSError, ValueError, zlib.error):  # absent, half-removed or damaged: computed again
+        except ValueError:  # damaged: computed again
             return None
 
     def put(self, home: str, version: object, key: tuple[object, ...], page: Page) -> None:
-        folder = self._folder(home, version)
-        name = str(folder)
-        if name in self._full:
-            return
-        if len(self._written) > 1000:  # a long-lived process sees many versions
-            self._written.clear()
-            self._full.clear()
-        count = self._written[name] = self._written.get(name, 0) + 1
-        try:
-            if count == 1 or not folder.exists():  # new to this process, or removed since
-                self._new_version(folder)
-            if count % 100 == 0 and sum(1 for _ in os.scandir(folder)) >= self.max_files:
-                self._full.add(name)
-                return
-            html, status = page
-            fd, temp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as out:
-                out.write(zlib.compress(f"{status}\n{html}".encode(), 1))
-            os.replace(temp, folder / _name(key))
-        except OSError:  # a read-only or full disk: the page is only in this process's memory
-            return
+        html, status = page
+        self.files.put(home, version, key, f"{status}\n{html}".encode())
 
     def clear(self, home: str) -> None:
-        shutil.rmtree(Path(home) / "pages", ignore_errors=True)
-        self._written.clear()
-        self._full.clear()
-
-    def _new_version(self, folder: Path) -> None:
-        """This version's folder; the folders of other versions untouched for a minute are removed (a process
-        that read the index version a moment before a write may still be writing to its folder)."""
-        folder.mkdir(parents=True, exist_ok=True)
-        now = time.time()
-        for other in folder.parent.iterdir():
-            with contextlib.suppress(OSError):
-                if other != folder and other.stat().st_mtime < now - STALE:
-                    shutil.rmtree(other, ignore_errors=True)
+        self.files.clear(home)
 
 
 SHARED = SharedPages()
