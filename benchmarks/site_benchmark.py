@@ -42,6 +42,7 @@ from common import synthetic  # noqa: E402  (benchmarks/common.py)
 from registry.actions import Caller, experiences  # noqa: E402
 from registry.actions import index as search_index  # noqa: E402
 from registry.config import load_settings  # noqa: E402
+from registry.shared_files import FOLDERS  # noqa: E402
 from registry.store import Registry  # noqa: E402
 
 FACETS = [("statut", "abandonne"), ("statut", "termine"), ("resultat", "objectifs_non_atteints"),
@@ -400,7 +401,7 @@ def gunicorn(home: Path, cache: int, plan: list[tuple[str, str]],
     """A fresh gunicorn (2 workers, sync or with `threads` threads each; no page kept from an earlier run) on
     127.0.0.1, both workers warmed up (imports, searchers) on pages that are not in the plan; stopped on exit."""
     port = free_port()
-    for shared in ("pages", "search-passes"):  # the pages and counting passes shared by an earlier run's workers
+    for shared in FOLDERS:  # the pages, counting passes and matches shared by an earlier run's processes
         shutil.rmtree(home / shared, ignore_errors=True)
     env = {**os.environ, "REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40,
            "REGISTRY_PAGE_CACHE": str(cache)}

@@ -20,6 +20,7 @@ import zlib
 from pathlib import Path
 
 STALE = 60.0  # seconds without a new file after which another version's folder is removed
+FOLDERS = ("pages", "search-passes", "search-matches")  # every kind, each a folder of the instance
 
 
 def _name(value: object) -> str:
@@ -28,6 +29,8 @@ def _name(value: object) -> str:
 
 class SharedFiles:
     def __init__(self, kind: str, max_files: int) -> None:
+        if kind not in FOLDERS:
+            raise ValueError(f"unknown kind of shared files: {kind}")
         self.kind = kind
         self.max_files = max_files
         self._written: dict[str, int] = {}  # per version folder: files written by this process

@@ -19,10 +19,11 @@ from registry import search
 from registry.actions import Caller, experiences
 from registry.actions import index as search_index
 from registry.paths import DEMO_DIR
-from registry.search import bits, pg_memory
+from registry.search import bits, pg_memory, postgres
 from registry.search.fields import text_fields
 from registry.search.model import Results, SearchRequest
 from registry.search.postgres import late
+from registry.search.query import parse
 from registry.search.whoosh_index import fold
 from registry.standard import get_standard
 from registry.store import Registry
@@ -55,10 +56,12 @@ def answer(reg: Registry, req: SearchRequest) -> tuple[Any, ...]:
 
 
 def forget(backend: Any) -> None:
-    """Nothing counted kept: this process's totals and passes, and the passes shared by the server's processes."""
-    backend._counts.clear()
-    backend._passes.clear()
+    """Nothing counted kept: this process's totals, passes and matches, and those shared by the server's
+    processes."""
+    for kept in (backend._counts, backend._passes, backend._matches):
+        kept.clear()
     backend.shared.clear(backend.home)
+    backend.shared_matches.clear(backend.home)
 
 
 def requests(every: Results) -> list[SearchRequest]:
@@ -102,17 +105,22 @@ def test_browsing_from_memory_answers_exactly_as_sql(browsing: Registry, monkeyp
     assert used == asked
 
 
+WORDS = ("capteurs", "données", "éclairage public", "eau -air", "synthétique", "zeppelin")
+
+
 @on_postgres
 def test_word_searches_count_from_memory_exactly_as_sql(browsing: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With words, SQL lists the matches' keys and the snapshot counts their facets: the same totals and counts
-    as SQL's own pass, below the counting threshold; from it, a lower bound that adds up on both ways."""
+    """With words, two ways count from the process's snapshot: SQL lists each pass's matching keys (`among`), or,
+    for words searched again, all their matches once, kept as a mask that every later search of them is counted
+    in (`_kept_matches`). Both give the same totals, counts and pages as SQL's own passes below the counting
+    threshold; from it, the passes give a lower bound that adds up, the kept matches the exact count."""
     backend: Any = search.backend(browsing)
     every = search_index.search(browsing, OPERATOR, search_index.request(limit=1))
     named = [(n, sorted(c, key=lambda k: -c[k])[0]) for n, c in every.facets.items() if c][:6]
-    asked = [search_index.request(w, f, limit=10) for w in ("capteurs", "données", "éclairage public", "eau -air",
-                                                            "synthétique", "zeppelin")
+    asked = [search_index.request(w, f, sort, limit=10) for w in WORDS
              for f in [{}, *({n: (v,)} for n, v in named), {"resultats_en_retard": ("oui",), named[0][0]:
-                                                                  (named[0][1],)}]]
+                                                                  (named[0][1],)}]
+             for sort in ("pertinence", "date_maj")]
 
     def answers() -> list[tuple[Any, ...]]:
         forget(backend)
@@ -121,22 +129,112 @@ def test_word_searches_count_from_memory_exactly_as_sql(browsing: Registry, monk
     with monkeypatch.context() as m:
         m.setattr(backend.memory, "get", lambda version: None)
         expected = answers()
+    assert sum(1 for e in expected if e[0]) > len(asked) // 2 and not backend._matches
     counted: list[int] = []
     among = pg_memory.Snapshot.among
     monkeypatch.setattr(pg_memory.Snapshot, "among", lambda self, ids, *a: counted.append(len(ids)) or among(
         self, ids, *a))
     backend.memory.background = False
+    with monkeypatch.context() as m:  # every pass's keys listed in SQL
+        m.setattr(backend, "_kept_matches", lambda *a: None)
+        assert answers() == expected
+    assert len(counted) >= len(asked) // 2  # (the same counts serve both sorts)
+    kept: list[SearchRequest] = []
+    among_matches = backend._among_matches
+    monkeypatch.setattr(backend, "_among_matches", lambda snap, mask, req, *a: kept.append(req) or among_matches(
+        snap, mask, req, *a))
+    counted.clear()
     assert answers() == expected
-    assert len(counted) >= len(asked) and sum(1 for e in expected if e[0]) > len(asked) // 2
+    assert kept == [r for r in asked if r.filters]  # (the unfiltered ones: counted by their passes, once)
+    assert len(counted) == len(WORDS)  # the first search of each words only
     snap = backend.memory.snapshot  # a match written after the snapshot was read: SQL counts that pass
     assert snap.among([snap.ids[0], "217500016-2099-999"], backend.facets, "2026-12-01") is None
-    backend.exact_up_to = 5  # counting stops: lower bounds, adding up, on both ways
+    monkeypatch.setattr(backend, "_among_matches", among_matches)
+    full = answer(browsing, search_index.request("synthétique", {}, "date_maj"))  # (from the kept matches)
+    assert full[0] > 5 and full[1] and full[2]
+    backend.exact_up_to = 5  # counting stops: lower bounds, adding up, on both ways; kept matches are exact
+    refined = search_index.request("synthétique", {named[0][0]: (named[0][1],)})
     for way in ("memory", "sql"):
         if way == "sql":
             monkeypatch.setattr(backend.memory, "get", lambda version: None)
         forget(backend)
-        capped = search_index.search(browsing, OPERATOR, search_index.request("synthétique"))
-        assert (capped.total, capped.exact) == (5, False) and sum(capped.facets["statut"].values()) == 5, way
+        capped = search_index.search(browsing, OPERATOR, search_index.request("synthétique", {}, "date_maj"))
+        assert (capped.total, capped.exact, capped.facets_exact) == (5, False, False), way
+        assert sum(capped.facets["statut"].values()) == 5
+        with monkeypatch.context() as m:  # refined: its matches listed, but not kept beyond MATCHES_UP_TO
+            m.setattr(postgres, "MATCHES_UP_TO", 100)
+            search_index.search(browsing, OPERATOR, refined)
+        assert answer(browsing, search_index.request("synthétique", {}, "date_maj"))[:2] == (5, False), way
+        backend._matches.clear()  # (too many is kept as such on this version, shared too)
+        search_index.search(browsing, OPERATOR, refined)
+        assert answer(browsing, search_index.request("synthétique", {}, "date_maj"))[:2] == (5, False), way
+        backend._matches.clear()
+        backend.shared_matches.clear(backend.home)
+        search_index.search(browsing, OPERATOR, refined)  # refined again: listed, kept (with a snapshot)
+        again = answer(browsing, search_index.request("synthétique", {}, "date_maj"))
+        assert again == full if way == "memory" else again[:2] == (5, False), way
+
+
+@on_postgres
+def test_kept_matches_are_of_their_index_version(browsing: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Matches listed after a write (the snapshot is of the version before) are not kept: the passes count that
+    search; the next version keeps its own."""
+    backend: Any = search.backend(browsing)
+    backend.memory.background = False
+    words = search_index.request("synthétique", {"statut": ("termine",)})
+    for _ in range(2):
+        before = search_index.search(browsing, OPERATOR, words)
+    version, snap, query = backend.version(), backend.memory.snapshot, backend.tsquery(parse("synthétique"))
+    today = dt.date.today().isoformat()
+    assert snap.version == version and backend._matches[(version, query)]
+    forget(backend)
+    search_index.search(browsing, OPERATOR, words)  # (searched once on this version)
+    row = example()
+    row.update(id_experience=f"{row['siren_porteur']}-2026-777", intitule="Capteurs synthétiques, écrits après",
+               statut="termine")
+    assert experiences.publish_upload(browsing, OPERATOR, csv_bytes([row]), "a.csv").accepted
+    monkeypatch.setattr(backend.memory, "get", lambda version: snap)  # read before the write
+    for _ in range(2):
+        assert backend._kept_matches(version, today, query, True) is None
+    assert not backend._matches and not (Path(browsing.settings.home) / "search-matches").exists()
+    monkeypatch.undo()
+    backend.memory.background = False
+    for _ in range(2):
+        after = search_index.search(browsing, OPERATOR, words)
+    assert after.total == before.total + 1 and after.exact
+    assert backend._matches and all(v == backend.version() for v, _ in backend._matches)
+
+
+@on_postgres
+def test_matches_are_listed_by_a_thread_while_the_passes_answer(browsing: Registry,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a server (background work on), the refining search that has the matches listed is answered by its
+    passes at once; the searches after the listing are counted from the kept matches, with the same answers."""
+    backend: Any = search.backend(browsing)
+    deadline = time.monotonic() + 30
+    while (snap := backend.memory.snapshot) is None or snap.version != backend.version():
+        assert time.monotonic() < deadline, "no snapshot read in 30 s"
+        search_index.search(browsing, OPERATOR, search_index.request())
+        time.sleep(0.05)
+    used: list[SearchRequest] = []
+    among_matches = backend._among_matches
+    monkeypatch.setattr(backend, "_among_matches", lambda snap, mask, req, *a: used.append(req) or among_matches(
+        snap, mask, req, *a))
+    every = search_index.search(browsing, OPERATOR, search_index.request(limit=1))
+    named = [(n, sorted(c, key=lambda k: -c[k])[0]) for n, c in every.facets.items() if c][:3]
+    asked = [search_index.request("capteurs", {n: (v,)}) for n, v in named]
+    search_index.search(browsing, OPERATOR, search_index.request("capteurs"))
+    first = search_index.search(browsing, OPERATOR, asked[0])  # refining: the matches listed by a thread
+    assert used == []
+    while not backend._matches:
+        assert time.monotonic() < deadline, "the matches were never listed"
+        time.sleep(0.05)
+    got = [search_index.search(browsing, OPERATOR, req) for req in asked]
+    assert used == asked and got[0] == first
+    with monkeypatch.context() as m:  # the same answers as SQL's own passes
+        m.setattr(backend.memory, "get", lambda version: None)
+        forget(backend)
+        assert [search_index.search(browsing, OPERATOR, req) for req in asked] == got
 
 
 @on_postgres
@@ -504,6 +602,7 @@ def test_a_refined_search_counts_one_new_pass_with_the_same_answers(browsing: Re
     from registry.search import postgres
 
     backend: Any = search.backend(browsing)
+    monkeypatch.setattr(backend, "_kept_matches", lambda *a: None)  # (words searched again: their other way)
     if memory:
         backend.memory.background = False
     else:
@@ -543,12 +642,14 @@ def test_a_refined_search_counts_one_new_pass_with_the_same_answers(browsing: Re
 
 
 @on_postgres
-def test_a_pass_counted_by_one_process_is_read_by_the_others(browsing: Registry,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """A server's processes share their counting passes (files under <home>/search-passes): another process
-    (another backend on the same database and folder) counts nothing the first one counted, with the same
-    answers; never across index versions; a damaged file is counted again."""
-    from registry.search import postgres
+def test_passes_and_matches_counted_by_one_process_are_read_by_the_others(browsing: Registry,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server's processes share their counting passes and the matches of words searched again (files under
+    <home>/search-passes and <home>/search-matches): another process (another backend on the same database and
+    folder) counts and lists nothing the first one did, with the same answers; never across index versions; a
+    damaged file is counted again."""
+    from sqlalchemy import event
+
     from registry.standard import get_standard
 
     first: Any = search.backend(browsing)
@@ -557,11 +658,16 @@ def test_a_pass_counted_by_one_process_is_read_by_the_others(browsing: Registry,
     (a, x), (b, y) = [(n, sorted(c, key=lambda k: -c[k])[0]) for n, c in every.facets.items() if c][:2]
     asked = [search_index.request("capteurs", f, limit=10) for f in ({}, {a: (x,)}, {a: (x,), b: (y,)})]
     expected = [first.search(req) for req in asked]
-    files = list((Path(browsing.settings.home) / "search-passes").rglob("*"))
-    assert [f for f in files if f.is_file()] and not any(f.name.startswith(".tmp-") for f in files)
+    home = Path(browsing.settings.home)
+    files = [*(home / "search-passes").rglob("*"), *(home / "search-matches").rglob("*")]
+    assert len({f.parent.parent.name for f in files if f.is_file()}) == 2  # both kinds written
+    assert not any(f.name.startswith(".tmp-") for f in files)
     passes: list[object] = []
     count = postgres.PostgresSearch._pass_apart
     monkeypatch.setattr(postgres.PostgresSearch, "_pass_apart", lambda self, *a: passes.append(a) or count(self, *a))
+    listed: list[str] = []  # the statements listing every match of some words
+    event.listen(browsing.engine, "before_cursor_execute", lambda _c, _cur, statement, *_a: listed.append(
+        statement) if "LIMIT %(n)s" in statement else None)
 
     def other() -> Any:  # another process of the same server: nothing in its memory
         backend = postgres.PostgresSearch(browsing.engine, get_standard(), str(browsing.settings.home))
@@ -569,12 +675,12 @@ def test_a_pass_counted_by_one_process_is_read_by_the_others(browsing: Registry,
         return backend
 
     second = other()
-    assert [second.search(req) for req in reversed(asked)][::-1] == expected and passes == []
-    for stored in (Path(browsing.settings.home) / "search-passes").rglob("*"):
+    assert [second.search(req) for req in reversed(asked)][::-1] == expected and passes == [] and listed == []
+    for stored in files:
         if stored.is_file():
             stored.write_bytes(stored.read_bytes()[:-3])  # damaged: counted again, the same answers
     third = other()
-    assert [third.search(req) for req in asked] == expected and passes
+    assert [third.search(req) for req in asked] == expected and passes and listed
     # a write: a new index version, whose passes are counted again
     row = {**example("217500016-2023-001"), "intitule": "Capteurs, encore"}
     assert experiences.publish_upload(browsing, OPERATOR, csv_bytes([row]), "e.csv").accepted

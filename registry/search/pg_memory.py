@@ -64,32 +64,41 @@ class Snapshot:
         late = self.overdue(today)
         return {YES: late, NO: self.all & ~late}
 
-    def counts(self, facets: list[str], filters: Mapping[str, tuple[str, ...]],
-               today: str) -> tuple[int, dict[str, dict[str, int]], int]:
-        """(total, every facet's counts, the matches): any value of a filter (a value no record has matches
-        nothing), every filter; a filtered facet is counted without its own filter."""
+    def counts(self, facets: list[str], filters: Mapping[str, tuple[str, ...]], today: str,
+               among: int | None = None) -> tuple[int, dict[str, dict[str, int]], int]:
+        """(total, every facet's counts, the matches) among the records of `among` (a mask; None: all): any value
+        of a filter (a value no record has matches nothing), every filter; a filtered facet is counted without
+        its own filter."""
+        start = self.all if among is None else among
         chosen: dict[str, int] = {}
         for name, wanted in filters.items():
             if name in facets:
                 values = self._values(name, today)
                 chosen[name] = functools.reduce(operator.or_, (values.get(v, 0) for v in wanted), 0)
-        matches = functools.reduce(operator.and_, chosen.values(), self.all)
+        matches = functools.reduce(operator.and_, chosen.values(), start)
         out: dict[str, dict[str, int]] = {}
         for name in facets:
-            base = functools.reduce(operator.and_, (m for n, m in chosen.items() if n != name), self.all)
+            base = functools.reduce(operator.and_, (m for n, m in chosen.items() if n != name), start)
             out[name] = counted(base, self._values(name, today))
         return matches.bit_count(), out, matches
 
-    def among(self, ids: list[str], facets: list[str], today: str) -> dict[str, dict[str, int]] | None:
-        """Every facet's counts among these records (a word search's matches, read from SQL); None when one is
-        not in this snapshot (written since it was read)."""
+    def mask_of(self, ids: list[str]) -> int | None:
+        """These records as a mask of their positions; None when one is not in this snapshot (written since it
+        was read)."""
         if self.position is None:  # made at the first word search: 100,000 keys, ~10 MiB
             self.position = {doc_id: p for p, doc_id in enumerate(self.ids)}
         try:  # (one C call for every key: a third of a list comprehension's time for 10,000)
             found = operator.itemgetter(*ids)(self.position) if len(ids) > 1 else [self.position[i] for i in ids]
         except KeyError:
             return None
-        mask = bitmask(found, len(self.ids))
+        return bitmask(found, len(self.ids))
+
+    def among(self, ids: list[str], facets: list[str], today: str) -> dict[str, dict[str, int]] | None:
+        """Every facet's counts among these records (a word search's matches, read from SQL); None when one is
+        not in this snapshot."""
+        mask = self.mask_of(ids)
+        if mask is None:
+            return None
         return {name: counted(mask, self._values(name, today)) for name in facets}
 
 

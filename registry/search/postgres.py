@@ -87,6 +87,9 @@ MAX_VALUE = 200  # a facet value filtered on is at most this long (a lexeme is a
 RECHECK = 0.5  # seconds between two reads of the index's version (as Whoosh's searchers)
 CACHE_SIZE = 512  # totals and facet counts per (index version, query, filters), per process
 SHARED_PASSES = 20_000  # counting passes shared by a server's processes, per index version (files of ~1 KB)
+# a query's matches kept as a mask (see `_kept_matches`): listed only when they are at most this many
+MATCHES_UP_TO = 200_000
+MATCHES_KEPT = 128  # masks per process (12.5 KB each at 100,000 records)
 Pass = tuple[int, dict[str, dict[str, int]]]  # matches counted, and facet → value → count
 HIT_COLUMNS = "id, intitule, nom_porteur, date_maj, date_debut, cout, facet_values"
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
@@ -136,6 +139,9 @@ class PostgresSearch:
         self._counts: OrderedDict[tuple[Any, ...], tuple[int, bool, bool, dict[str, dict[str, int]]]] = OrderedDict()
         self._counts_lock = threading.Lock()  # for `_passes` too
         self._passes: OrderedDict[tuple[Any, ...], Pass] = OrderedDict()  # see `_count_apart`
+        self._matches: OrderedDict[tuple[str, str], int | None] = OrderedDict()  # see `_kept_matches`
+        self.shared_matches = SharedFiles("search-matches", MATCHES_KEPT * 8)
+        self._listing: set[tuple[str, str]] = set()  # matches being listed by a thread
         self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its threads)
         self.memory = FacetMemory(engine, self._threads)  # searches without words, counted in this process
@@ -382,6 +388,8 @@ class PostgresSearch:
             return Results(0, [], {n: {} for n in self.facets}, None, req)
         if parsed.empty and (snap := self.memory.get(version)) is not None:
             return self._browse(snap, req, clause, params)
+        if query and (kept := self._kept_matches(version, params["today"], query, bool(req.filters))) is not None:
+            return self._among_matches(*kept, req, clause, params, query, parsed)
         key = (version, params["today"], query, parsed.empty, tuple(sorted(req.filters.items())))
         with self._reading() as conn:
             with self._counts_lock:
@@ -423,15 +431,108 @@ class PostgresSearch:
             if not total:
                 hits: list[Hit] = []
             elif ORDER.get(req.sort, ORDER["date_maj"]) == ORDER["date_maj"]:
-                wanted = [snap.ids[p] for p in first_positions(matches, req.offset, req.limit)]
-                rows = conn.execute(text(f"SELECT {HIT_COLUMNS}, 0.0 AS score, t.texte FROM search_documents d "
-                                         "JOIN search_texts t USING (id) WHERE d.id = ANY(:ids)"),
-                                    {"ids": wanted}).all()
-                place = {doc_id: i for i, doc_id in enumerate(wanted)}
-                hits = self._hit_list(sorted(rows, key=lambda r: place[r.id]), req)
+                hits = self._hits_in_order(conn, snap, matches, req)
             else:
                 hits = self._hits(conn, req, clause, params, None, total)
         return Results(total, hits, facets, None, req)
+
+    def _hits_in_order(self, conn: Connection, snap: Snapshot, matches: int, req: SearchRequest) -> list[Hit]:
+        """The page of `matches` in the snapshot's order (by update date): its rows read by their keys."""
+        wanted = [snap.ids[p] for p in first_positions(matches, req.offset, req.limit)]
+        rows = conn.execute(text(f"SELECT {HIT_COLUMNS}, 0.0 AS score, t.texte FROM search_documents d "
+                                 "JOIN search_texts t USING (id) WHERE d.id = ANY(:ids)"), {"ids": wanted}).all()
+        place = {doc_id: i for i, doc_id in enumerate(wanted)}
+        return self._hit_list(sorted(rows, key=lambda r: place[r.id]), req)
+
+    def _kept_matches(self, version: str, today: str, query: str, refining: bool) -> tuple[Snapshot, int] | None:
+        """The matches of the words `query` as a mask of the process's snapshot, once a search refines these
+        words by facets (`refining`) after a search of them on this index version by a process of this server
+        (their pass without filters is kept): listed once, in full (up to MATCHES_UP_TO), by a thread of the
+        process while the search that asks is answered by its passes, and shared with the other processes (files
+        under <home>/search-matches); every later search of these words is counted here, exactly, with no SQL
+        pass (`_among_matches`). Until then a search counts its passes (capped at `exact_up_to`; another page or
+        sort of one search reuses its counts): listing every match of a common word costs several passes (~100
+        ms for 100,000 matches), worth it when a user narrows them down. None: the passes' way."""
+        key = (version, query)
+        with self._counts_lock:
+            known = key in self._matches
+            if known:
+                self._matches.move_to_end(key)
+                mask = self._matches[key]
+        snap = self.memory.get(version)
+        if snap is None:
+            return None
+        if known:
+            return None if mask is None else (snap, mask)
+        shared = self.shared_matches.get(self.home, version, (self._database, query)) if self.home else None
+        if shared is not None:  # (b"": too many)
+            return self._keep_matches(key, snap, int.from_bytes(shared, "little") if shared else None)
+        if not refining or not self._searched_before(version, today, query):
+            return None
+        with self._counts_lock:
+            if key in self._listing:
+                return None
+            self._listing.add(key)
+        if not self.memory.background:  # (tests: at once)
+            return self._list_matches(key, snap)
+        self._threads().submit(self._list_matches, key, snap)
+        return None
+
+    def _list_matches(self, key: tuple[str, str], snap: Snapshot) -> tuple[Snapshot, int] | None:
+        version, query = key
+        try:
+            with self._reading() as conn:  # the index's version read by the same statement: the same snapshot
+                row = conn.execute(text(
+                    "SELECT (SELECT version FROM search_meta WHERE id = 1), array_agg(id) FROM (SELECT id FROM "
+                    "search_documents WHERE tsv @@ CAST(:q AS tsquery) LIMIT :n) m"),
+                    {"q": query, "n": MATCHES_UP_TO + 1}).one()
+            if version_name(row[0]) != version:
+                return None  # written meanwhile: the passes answer, the next version gets its own mask
+            ids = row[1] or []
+            mask = snap.mask_of(ids) if len(ids) <= MATCHES_UP_TO else None  # (None: too many, kept as such)
+            if self.home is not None:
+                data = b"" if mask is None else mask.to_bytes((mask.bit_length() + 7) // 8 or 1, "little")
+                self.shared_matches.put(self.home, version, (self._database, query), data)
+            return self._keep_matches(key, snap, mask)
+        except DBAPIError as exc:  # (a thread's error is seen by nobody else)
+            log.error("search: matches of %s not listed: %s", query[:200], str(exc.orig).splitlines()[0])
+            return None
+        finally:
+            with self._counts_lock:
+                self._listing.discard(key)
+
+    def _keep_matches(self, key: tuple[str, str], snap: Snapshot, mask: int | None) -> tuple[Snapshot, int] | None:
+        with self._counts_lock:
+            self._matches[key] = mask
+            while len(self._matches) > MATCHES_KEPT:
+                self._matches.popitem(last=False)
+        return None if mask is None else (snap, mask)
+
+    def _searched_before(self, version: str, today: str, query: str) -> bool:
+        """Some search of these words was counted on this version by a process of this server: their pass without
+        filters (every facet's, or one facet's) is kept here or in the shared files."""
+        key = (version, today, query, ())
+        with self._counts_lock:
+            if any((*key, only) in self._passes for only in (None, *self.facets)):
+                return True
+        return self.home is not None and any(
+            self.shared.get(self.home, version, (self._database, *key, only)) is not None
+            for only in (None, *self.facets))
+
+    def _among_matches(self, snap: Snapshot, mask: int, req: SearchRequest, clause: str, params: dict[str, Any],
+                       query: str, parsed: ParsedQuery) -> Results:
+        """A search with words whose matches are kept (`_kept_matches`): every count from the snapshot, exact at
+        any number of matches; the page in the snapshot's order by update date, else ranked or sorted in SQL."""
+        total, facets, matches = snap.counts(self.facets, req.filters, params["today"], mask)
+        with self._reading() as conn:
+            if not total:
+                hits: list[Hit] = []
+            elif req.sort == "date_maj":
+                hits = self._hits_in_order(conn, snap, matches, req)
+            else:
+                hits = self._hits(conn, req, clause, params, query, total)
+            suggestion = self._suggest(conn, parsed) if total < 3 else None
+        return Results(total, hits, facets, suggestion, req)
 
     def _threads(self) -> ThreadPoolExecutor:
         """This process's counting threads (made here: threads do not survive a fork)."""
