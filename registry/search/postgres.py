@@ -465,8 +465,8 @@ class PostgresSearch:
         if known:
             return None if mask is None else (snap, mask)
         shared = self.shared_matches.get(self.home, version, (self._database, query)) if self.home else None
-        if shared is not None:  # (b"": too many)
-            return self._keep_matches(key, snap, int.from_bytes(shared, "little") if shared else None)
+        if shared is not None:  # (b"": too many; a file's bits beyond the records are not read)
+            return self._keep_matches(key, snap, int.from_bytes(shared, "little") & snap.all if shared else None)
         if not refining or not self._searched_before(version, today, query):
             return None
         with self._counts_lock:
