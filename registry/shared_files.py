@@ -39,6 +39,10 @@ class SharedFiles:
     def _folder(self, home: str, version: object) -> Path:
         return Path(home) / self.kind / _name(version)
 
+    def has(self, home: str, version: object, key: object) -> bool:
+        """An answer is there (not read: it may still be damaged)."""
+        return (self._folder(home, version) / _name(key)).is_file()
+
     def get(self, home: str, version: object, key: object) -> bytes | None:
         try:
             return zlib.decompress((self._folder(home, version) / _name(key)).read_bytes())

@@ -60,7 +60,7 @@ def forget(backend: Any) -> None:
     processes."""
     for kept in (backend._counts, backend._passes, backend._matches):
         kept.clear()
-    backend.shared.clear(backend.home)
+    backend.shared_passes.clear(backend.home)
     backend.shared_matches.clear(backend.home)
 
 

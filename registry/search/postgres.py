@@ -128,7 +128,7 @@ class PostgresSearch:
         self.engine = engine
         self.std = std
         # the counting passes of this server's other processes (`_shared_pass`): files under the instance folder
-        self.home, self.shared = home, SharedFiles("search-passes", SHARED_PASSES)
+        self.home, self.shared_passes = home, SharedFiles("search-passes", SHARED_PASSES)
         self._database = engine.url.render_as_string(hide_password=True)
         self.facets = facet_names(std)
         # the place (from 1) in `facet_values` of each single-valued facet stored with the record
@@ -137,7 +137,7 @@ class PostgresSearch:
         self.analyzer = analyzer()
         self._local = threading.local()
         self._counts: OrderedDict[tuple[Any, ...], tuple[int, bool, bool, dict[str, dict[str, int]]]] = OrderedDict()
-        self._counts_lock = threading.Lock()  # for `_passes` too
+        self._counts_lock = threading.Lock()  # for `_passes`, `_matches` and `_listing` too
         self._passes: OrderedDict[tuple[Any, ...], Pass] = OrderedDict()  # see `_count_apart`
         self._matches: OrderedDict[tuple[str, str], int | None] = OrderedDict()  # see `_kept_matches`
         self.shared_matches = SharedFiles("search-matches", MATCHES_KEPT * 8)
@@ -413,10 +413,7 @@ class PostgresSearch:
                 conn.commit()
                 _configure(conn, SETTINGS)  # (they were the transaction's): "did you mean" needs them too
                 cached = self._counted(req, words, [c.result() for c in counting])
-                with self._counts_lock:
-                    self._counts[key] = cached
-                    while len(self._counts) > CACHE_SIZE:
-                        self._counts.popitem(last=False)
+                self._remember(self._counts, key, cached, CACHE_SIZE)
             total, exact, facets_exact, facets = cached
             if hits is None:
                 hits = self._hits(conn, req, clause, params, query, total) if total else []
@@ -502,11 +499,16 @@ class PostgresSearch:
                 self._listing.discard(key)
 
     def _keep_matches(self, key: tuple[str, str], snap: Snapshot, mask: int | None) -> tuple[Snapshot, int] | None:
-        with self._counts_lock:
-            self._matches[key] = mask
-            while len(self._matches) > MATCHES_KEPT:
-                self._matches.popitem(last=False)
+        self._remember(self._matches, key, mask, MATCHES_KEPT)
         return None if mask is None else (snap, mask)
+
+    def _remember(self, table: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> None:
+        """Kept in one of this process's tables (totals, passes, matches), the least recently kept dropped."""
+        with self._counts_lock:
+            table[key] = value
+            table.move_to_end(key)
+            while len(table) > size:
+                table.popitem(last=False)
 
     def _searched_before(self, version: str, today: str, query: str) -> bool:
         """Some search of these words was counted on this version by a process of this server: their pass without
@@ -516,8 +518,7 @@ class PostgresSearch:
             if any((*key, only) in self._passes for only in (None, *self.facets)):
                 return True
         return self.home is not None and any(
-            self.shared.get(self.home, version, (self._database, *key, only)) is not None
-            for only in (None, *self.facets))
+            self.shared_passes.has(self.home, version, (self._database, *key, only)) for only in (None, *self.facets))
 
     def _among_matches(self, snap: Snapshot, mask: int, req: SearchRequest, clause: str, params: dict[str, Any],
                        query: str, parsed: ParsedQuery) -> Results:
@@ -617,16 +618,10 @@ class PostgresSearch:
                     found, only = (len(ids), facets), None
             if found is None:
                 found = self._facet_pass(conn, clause, params, cap, only)
-        self._keep_pass((*key, only), found)
+        self._remember(self._passes, (*key, only), found, CACHE_SIZE)
         if self.home is not None:
-            self.shared.put(self.home, key[0], (self._database, *key, only), json.dumps(found).encode())
+            self.shared_passes.put(self.home, key[0], (self._database, *key, only), json.dumps(found).encode())
         return found
-
-    def _keep_pass(self, key: tuple[Any, ...], found: Pass) -> None:
-        with self._counts_lock:
-            self._passes[key] = found
-            while len(self._passes) > CACHE_SIZE:
-                self._passes.popitem(last=False)
 
     def _shared_pass(self, key: tuple[Any, ...], only: str | None) -> Pass | None:
         """A pass counted by another process of this server (kept in this one from now on): in the plan of the
@@ -634,14 +629,14 @@ class PostgresSearch:
         if self.home is None:
             return None
         for which in (None, only) if only else (None,):
-            data = self.shared.get(self.home, key[0], (self._database, *key, which))
+            data = self.shared_passes.get(self.home, key[0], (self._database, *key, which))
             try:
                 total, facets = json.loads(data) if data is not None else (None, None)
             except ValueError:
                 continue
             if isinstance(total, int) and isinstance(facets, dict) and all(
                     isinstance(counts, dict) for counts in facets.values()):
-                self._keep_pass((*key, which), (total, facets))
+                self._remember(self._passes, (*key, which), (total, facets), CACHE_SIZE)
                 return total, facets
         return None
 
