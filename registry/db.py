@@ -8,6 +8,7 @@ committed change, written in the same transaction, for the search index to consu
 from __future__ import annotations
 
 import datetime as dt
+import time
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
@@ -141,7 +143,34 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER = 5.0  # seconds in the pool after which a connection is checked before it is used again
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """A connection back from the pool after PING_AFTER seconds or more is pinged, and replaced when its server
+    is gone (a database restarted overnight); one used again sooner is not: `pool_pre_ping` pings before every
+    use, a round trip each time, and a record page takes two connections. A connection that breaks while in
+    use is an error once, and SQLAlchemy then replaces every connection of the pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER:
+            return
+        try:
+            engine.dialect.do_ping(dbapi)
+        except Exception as exc:  # (the pool retries with a new connection)
+            raise DisconnectionError(f"connection lost while idle: {exc}") from exc
 
 
 from registry import accounts_db, harvest_db, ratelimits_db  # noqa: E402,F401

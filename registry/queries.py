@@ -6,9 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, null, select, type_coerce
 
-from registry.db import Experience, Revision, Status
+from registry.db import Experience, JsonType, Revision, Status
 from registry.derived import Derived, RevisionState, derive
 from registry.geo import Commune, get_geography
 from registry.records import Change, Record, diff
@@ -97,14 +97,22 @@ def get_experience(registry: Registry, exp_id: str, include_withdrawn: bool = Tr
 
 def get_with_history(registry: Registry, exp_id: str,
                      include_withdrawn: bool = True) -> tuple[ExperienceView, list[RevisionInfo]]:
-    """An experience and its revisions, read in one session (a record page needs both)."""
-    with registry.session() as s:
-        exp = s.get(Experience, exp_id)
+    """An experience and its revisions, read on one connection (a record page needs both; the most read page:
+    Core rows, not ORM objects, and the latest revision's content is the experience's, not read twice)."""
+    e, r = Experience.__table__.c, Revision.__table__.c
+    with registry.reading() as conn:
+        exp = conn.execute(select(e.id, e.status, e.withdrawn_reason, e.revision, e.record, e.code_insee_commune,
+                                  e.created_at, e.updated_at).where(e.id == exp_id)).first()
         if exp is None or (exp.status == Status.WITHDRAWN and not include_withdrawn):
             raise NotFound(exp_id)
-        revisions = list(s.scalars(select(Revision).where(Revision.experience_id == exp_id)
-                                   .order_by(Revision.number)))
-    revs = [RevisionState(r.number, _aware(r.created_at), r.record) for r in revisions]
+        content = type_coerce(case((r.number == exp.revision, null()), else_=r.record), JsonType)
+        revisions = conn.execute(select(r.number, r.action, r.channel, r.actor, r.source_url, r.source_name,
+                                        r.comment, r.created_at, r.content_hash, r.standard_version,
+                                        content.label("record"))
+                                 .where(r.experience_id == exp_id, r.number <= exp.revision)
+                                 .order_by(r.number)).all()
+    revs = [RevisionState(x.number, _aware(x.created_at), exp.record if x.number == exp.revision else x.record)
+            for x in revisions]
     today = registry.clock().date()
     view = ExperienceView(
         id=exp.id, status=exp.status, withdrawn_reason=exp.withdrawn_reason, revision=exp.revision,
@@ -112,7 +120,8 @@ def get_with_history(registry: Registry, exp_id: str,
         derived=derive(exp.record, revs, today, registry.settings.results_due_months),
         created_at=_aware(exp.created_at), updated_at=_aware(exp.updated_at),
     )
-    return view, [_info(r) for r in revisions]
+    return view, [RevisionInfo(x.number, x.action, x.channel, x.actor, x.source_url, x.source_name, x.comment,
+                               _aware(x.created_at), x.content_hash, x.standard_version) for x in revisions]
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.config import Settings, load_settings
@@ -37,6 +37,14 @@ class Registry:
             self.settings.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(self.settings.db_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads outside any transaction (autocommit): each statement sees what was committed
+        before it, as in a READ COMMITTED transaction, without its BEGIN and ROLLBACK round trips (the pages'
+        reads: a record page's revisions, its similar experiences)."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
 
     @contextmanager
     def session(self) -> Iterator[Session]:

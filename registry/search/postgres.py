@@ -741,10 +741,11 @@ class PostgresSearch:
         version = self.version()
         if version is None:
             return []
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # (one statement)
             found = pg_similar.stored(conn, exp_id, limit) if self._has_lists(conn, version) else None
-            if found is not None:
-                return found
+        if found is not None:
+            return found
+        with self.engine.connect() as conn:
             try:
                 return pg_similar.made(conn, self.analyzer, exp_id, self._size(conn, version), limit)
             except DBAPIError as exc:  # the page without them, rather than an error page
