@@ -55,9 +55,10 @@ class PageCache:
 PAGES = PageCache(CACHE_SIZE)
 
 
-def remembered(key: tuple[object, ...], render: Callable[[], Page]) -> Page:
+def remembered(key: tuple[object, ...], render: Callable[[], Page], shared: bool = True) -> Page:
     """The page under `key` (plus index version, day, language and the site's address, which a record page's
-    permalink names) from memory, else `render()`, kept."""
+    permalink names) from memory, else `render()`, kept; in the files shared by the server's processes too
+    unless `shared` is False (a page cheaper to compute than a file is to create, asked at most a few times)."""
     version = search_index.version(registry(), caller())
     if version is None or not PAGES.size:
         return render()
@@ -65,10 +66,11 @@ def remembered(key: tuple[object, ...], render: Callable[[], Page]) -> Page:
     found = PAGES.get(full)
     if found is None:
         home = str(registry().settings.home)
-        found = SHARED.get(home, version, full)  # computed by another process of this server?
+        found = SHARED.get(home, version, full) if shared else None  # computed by another process?
         if found is None:
             found = render()
-            SHARED.put(home, version, full, found)
+            if shared:
+                SHARED.put(home, version, full, found)
         PAGES.put(full, found)
     return found
 
