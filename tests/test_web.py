@@ -218,21 +218,6 @@ def test_the_pages_memory_keeps_the_most_recently_used() -> None:
     assert memory.get(("b",)) is None and memory.get(("a",)) == ("A", 200) and memory.get(("c",)) == ("C", 404)
 
 
-def test_record_pages_are_kept_by_their_process_only(sqlite_registry: Registry) -> None:
-    """A record page is kept in its process's memory, not in the shared files (most records are read once in a
-    while: its file would cost more than the page); a search page is shared."""
-    from web.pages import memory
-
-    home = str(sqlite_registry.settings.home)
-    memory.forget(home)
-    client = site(sqlite_registry).test_client()
-    page = client.get(f"/experiences/{PARIS}")
-    assert page.status_code == 200 and client.get(f"/experiences/{PARIS}").get_data() == page.get_data()
-    assert not [p for p in (Path(home) / "pages").rglob("*") if p.is_file()]
-    assert client.get("/recherche?q=capteurs").status_code == 200
-    assert len([p for p in (Path(home) / "pages").rglob("*") if p.is_file()]) == 1
-
-
 def test_pages_computed_by_one_process_are_read_by_the_others(sqlite_registry: Registry,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The pages' memory has a second level shared by a server's processes (files under <home>/pages): a page

@@ -55,10 +55,9 @@ class PageCache:
 PAGES = PageCache(CACHE_SIZE)
 
 
-def remembered(key: tuple[object, ...], render: Callable[[], Page], shared: bool = True) -> Page:
+def remembered(key: tuple[object, ...], render: Callable[[], Page]) -> Page:
     """The page under `key` (plus index version, day, language and the site's address, which a record page's
-    permalink names) from memory, else `render()`, kept; in the files shared by the server's processes too
-    unless `shared` is False (a page cheaper to compute than a file is to create, asked at most a few times)."""
+    permalink names) from memory, else `render()`, kept."""
     version = search_index.version(registry(), caller())
     if version is None or not PAGES.size:
         return render()
@@ -66,11 +65,10 @@ def remembered(key: tuple[object, ...], render: Callable[[], Page], shared: bool
     found = PAGES.get(full)
     if found is None:
         home = str(registry().settings.home)
-        found = SHARED.get(home, version, full) if shared else None  # computed by another process?
+        found = SHARED.get(home, version, full)  # computed by another process of this server?
         if found is None:
             found = render()
-            if shared:
-                SHARED.put(home, version, full, found)
+            SHARED.put(home, version, full, found)
         PAGES.put(full, found)
     return found
 

@@ -75,9 +75,7 @@ def experience(exp_id: str) -> object:
     if request.accept_mimetypes.best == "application/json":
         return experience_json(_record(exp_id)[0])
     if current() is None:  # the page of anonymous readers is the same for all: kept per index version
-        # kept by this process only: most records are read once in a while, and creating a shared file costs
-        # 0.05-0.8 ms of CPU by filesystem (0.8 on the benchmark's machine), a record page ~5 ms: not worth it
-        return remembered(("record", exp_id), lambda: _experience_page(exp_id), shared=False)
+        return remembered(("record", exp_id), lambda: _experience_page(exp_id))
     return _experience_page(exp_id)
 
 
