@@ -257,3 +257,20 @@ def test_pages_computed_by_one_process_are_read_by_the_others(sqlite_registry: R
     assert "Capteurs de crue" in client.get("/recherche?q=capteurs&statut=termine").get_data(as_text=True)
     memory.PAGES.clear()
     assert client.get("/recherche?q=capteurs&statut=termine").status_code == 200
+
+
+def test_a_nul_character_in_any_path_is_a_404_not_a_500(registry: Registry) -> None:
+    """Every GET route, its path parameters holding a NUL character (PostgreSQL refuses one in a text: the record
+    routes were a 500 there): « not found », in HTML or in JSON, and the record itself still served."""
+    import re
+
+    assert experiences.publish_upload(registry, Caller.operator(), csv_bytes([example(PARIS)]), "p.csv").accepted
+    app = site(registry)
+    client = app.test_client()
+    routes = sorted({r.rule for r in app.url_map.iter_rules() if "GET" in (r.methods or ()) and "<" in r.rule})
+    assert len(routes) > 10
+    for rule in routes:
+        url = re.sub(r"<[^>]+>", f"{PARIS}%00", rule)
+        assert client.get(url).status_code == 404, url
+        assert client.get(url, headers={"Accept": "application/json"}).status_code == 404, url
+    assert client.get(f"/experiences/{PARIS}").status_code == 200
