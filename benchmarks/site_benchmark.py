@@ -240,12 +240,14 @@ def cpu_sample(pids: list[int]) -> dict[str, float]:
 
 
 def http_load(port: int, plan: list[tuple[str, str]], clients: int, think: float, seed: int,
-              deadline: float) -> tuple[dict[str, list[float]], int]:
+              deadline: float, answers: list[tuple[int, str, float]] | None = None
+              ) -> tuple[dict[str, list[float]], int]:
     """The load generator: `clients` simulated users in one thread (selectors, non-blocking sockets), each with its
     own HTTP/1.1 connection, kept alive when the server allows it (gunicorn's sync workers close it after every
     answer: then a new one, whose connect time counts in the latency); each user takes the plan's next request
     when its last answer is complete, after a pause of about `think` s (uniform in [think/2, 3 think/2]).
-    Answers: Content-Length, chunked, or read to the end. Returns the latencies (ms) per kind and the errors."""
+    Answers: Content-Length, chunked, or read to the end. Returns the latencies (ms) per kind and the errors;
+    `answers`, when given, gets (place in the plan, kind, latency) for each answer."""
     sel = selectors.DefaultSelector()
     timings: dict[str, list[float]] = {"search": [], "record": []}
     errors, cursor = 0, 0
@@ -269,7 +271,8 @@ def http_load(port: int, plan: list[tuple[str, str]], clients: int, think: float
             conns[user] = sock
         else:
             sel.unregister(sock)
-        state = {"user": user, "kind": kind, "t": time.perf_counter(), "buf": bytearray(), "sent": False,
+        state = {"user": user, "kind": kind, "n": cursor - 1, "t": time.perf_counter(), "buf": bytearray(),
+                 "sent": False,
                  "req": f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/html\r\n\r\n".encode()}
         sel.register(sock, selectors.EVENT_WRITE, state)
         active += 1
@@ -281,6 +284,8 @@ def http_load(port: int, plan: list[tuple[str, str]], clients: int, think: float
         user = state["user"]
         if ok:
             timings[state["kind"]].append((time.perf_counter() - state["t"]) * 1000)
+            if answers is not None:
+                answers.append((state["n"], state["kind"], timings[state["kind"]][-1]))
         else:
             errors += 1
         if keep:
@@ -434,7 +439,8 @@ def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, ca
         load_before = os.getloadavg()[0]
         before, client_before = cpu_sample([server.pid, *pids]), time.process_time()
         t = time.perf_counter()
-        timings, errors = http_load(port, plan, clients, think, seed, time.monotonic() + max_seconds)
+        answers: list[tuple[int, str, float]] = []
+        timings, errors = http_load(port, plan, clients, think, seed, time.monotonic() + max_seconds, answers)
         elapsed = time.perf_counter() - t
         after, client_cpu = cpu_sample([server.pid, *pids]), time.process_time() - client_before
         done = sum(len(v) for v in timings.values())
@@ -459,6 +465,15 @@ def load(home: Path, plan: list[tuple[str, str]], clients: int, think: float, ca
         for kind, values in timings.items():
             print(f"  {kind} pages: {len(values)}, p50 {percentile(values, 50):.0f} ms, "
                   f"p95 {percentile(values, 95):.0f} ms, max {max(values, default=float('nan')):.0f} ms")
+        quarters = [percentile([ms for n, kind, ms in answers if kind == "search" and n * 4 // len(plan) == q], 95)
+                    for q in range(4)]
+        first: dict[str, int] = {}
+        for n, (kind, url) in enumerate(plan):
+            if kind == "search":
+                first.setdefault(url, n)
+        firsts = [sum(1 for n in first.values() if n * 4 // len(plan) == q) for q in range(4)]
+        print("  by quarter of the plan, search p95 " + ", ".join(f"{v:.0f}" for v in quarters) + " ms; search "
+              "pages never asked before in the run (nothing of them kept yet) " + ", ".join(map(str, firsts)))
     if not think and use_wrk:
         if shutil.which("wrk") is None:
             print("  (wrk not installed: no cross-check; `apt-get install wrk` adds one)")
