@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import case, func, null, select, type_coerce
+from sqlalchemy import Row, case, func, null, select, type_coerce
 
 from registry.db import Experience, JsonType, Revision, Status
 from registry.derived import Derived, RevisionState, derive
@@ -81,7 +81,7 @@ class Summary:
     date_maj: str
 
 
-def _info(rev: Revision) -> RevisionInfo:
+def _info(rev: Revision | Row[Any]) -> RevisionInfo:
     return RevisionInfo(rev.number, rev.action, rev.channel, rev.actor, rev.source_url, rev.source_name,
                         rev.comment, rev.created_at, rev.content_hash, rev.standard_version)
 
@@ -120,8 +120,7 @@ def get_with_history(registry: Registry, exp_id: str,
         derived=derive(exp.record, revs, today, registry.settings.results_due_months),
         created_at=_aware(exp.created_at), updated_at=_aware(exp.updated_at),
     )
-    return view, [RevisionInfo(x.number, x.action, x.channel, x.actor, x.source_url, x.source_name, x.comment,
-                               _aware(x.created_at), x.content_hash, x.standard_version) for x in revisions]
+    return view, [_info(x) for x in revisions]
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
