@@ -268,9 +268,9 @@ def make_registry(folder: Path, backend: str, pg: object | None) -> Registry:
 
 def rerun(args: argparse.Namespace) -> None:
     """The speed queries again on a registry built earlier (same corpus and seed), without importing it."""
-    for shared in FOLDERS:  # what an earlier run's processes counted: every query is counted from nothing
-        shutil.rmtree(Path(args.home) / shared, ignore_errors=True)
     reg = Registry(load_settings(home=args.home, database_url=args.database_url, search_backend=args.backend))
+    for shared in FOLDERS:  # what an earlier run's processes counted: every query is counted from nothing
+        shutil.rmtree(reg.settings.shared_path / shared, ignore_errors=True)
     index = search.backend(reg)
     if args.exact_up_to:  # PostgreSQL: where counting stops, how many candidates a broad query ranks
         index.exact_up_to, index.ranked = args.exact_up_to, args.ranked  # type: ignore[attr-defined]

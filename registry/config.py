@@ -28,6 +28,7 @@ class Settings:
     secret_key: str = ""
     search_backend: str = "whoosh"
     api_write_rate_limit: str = "60 per minute"
+    shared_dir: str = ""
 
     @property
     def db_url(self) -> str:
@@ -36,6 +37,11 @@ class Settings:
     @property
     def index_path(self) -> Path:
         return Path(self.index_dir) if self.index_dir else self.home / "index"
+
+    @property
+    def shared_path(self) -> Path:
+        """Where a server's processes share pages and counts (`registry/shared_files.py`)."""
+        return Path(self.shared_dir) if self.shared_dir else self.home
 
 
 def _coerce(name: str, value: Any) -> Any:

@@ -17,9 +17,9 @@ from registry.paths import SCHEMAS_DIR
 from registry.queries import get_experience
 from registry.serialize import experience_json
 from registry.store import Registry
-from tests.conftest import unavailable
+from tests.conftest import Clock, unavailable
 from tests.helpers import csv_bytes, example
-from tests.services import CHROMIUM_ARGS, ServiceUnavailable, chromium_path
+from tests.services import CHROMIUM_ARGS, PostgresServer, ServiceUnavailable, chromium_path
 
 PARIS = "217500016-2023-001"
 SCRIPT = '<script>document.title="pwned"</script><img src=x onerror="document.title=\'pwned\'">'
@@ -274,3 +274,31 @@ def test_a_nul_character_in_any_path_is_a_404_not_a_500(registry: Registry) -> N
         assert client.get(url).status_code == 404, url
         assert client.get(url, headers={"Accept": "application/json"}).status_code == 404, url
     assert client.get(f"/experiences/{PARIS}").status_code == 200
+
+
+def test_the_shared_answers_can_live_in_another_folder(tmp_path: Path, clock: Clock,
+                                                       postgres: PostgresServer | None) -> None:
+    """`shared_dir` (a memory file system in production): the pages and PostgreSQL's counts shared by a server's
+    processes are written there, nothing of them in the instance folder."""
+    from registry import search
+    from registry.config import load_settings
+    from web.pages import memory
+
+    shared = tmp_path / "run"
+    reg = Registry(load_settings(home=str(tmp_path / "instance"), shared_dir=str(shared)), clock=clock)
+    reg.migrate()
+    memory.forget(str(shared))
+    client = site(reg).test_client()
+    assert client.get("/recherche?q=capteurs&statut=termine").status_code == 200
+    assert [p for p in (shared / "pages").rglob("*") if p.is_file()]
+    assert not (tmp_path / "instance" / "pages").exists()
+    reg.close()
+    if postgres is None:
+        unavailable("PostgreSQL", RuntimeError("no server could be started"))
+    assert postgres is not None
+    url = postgres.create_database(f"shared_{abs(hash(tmp_path)) % 10**8}")
+    pg = Registry(load_settings(home=str(tmp_path / "pg"), database_url=url, search_backend="postgresql",
+                                shared_dir=str(shared)), clock=clock)
+    pg.migrate()
+    assert search.backend(pg).home == str(shared)  # type: ignore[attr-defined]
+    pg.close()

@@ -34,7 +34,7 @@ def backend(registry: Registry) -> Backend:
 
         found: Backend | None = getattr(registry, "_search_backend", None)
         if found is None:
-            found = PostgresSearch(registry.engine, get_standard(), str(registry.settings.home))
+            found = PostgresSearch(registry.engine, get_standard(), str(registry.settings.shared_path))
             registry._search_backend = found  # type: ignore[attr-defined]
         return found
     return _whoosh(registry.settings.index_path.resolve())

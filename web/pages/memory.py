@@ -64,7 +64,7 @@ def remembered(key: tuple[object, ...], render: Callable[[], Page]) -> Page:
     full = (version, dt.date.today(), str(g.get("lang", "fr")), request.url_root, *key)
     found = PAGES.get(full)
     if found is None:
-        home = str(registry().settings.home)
+        home = str(registry().settings.shared_path)
         found = SHARED.get(home, version, full)  # computed by another process of this server?
         if found is None:
             found = render()
