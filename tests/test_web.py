@@ -274,6 +274,11 @@ def test_a_nul_character_in_any_path_is_a_404_not_a_500(registry: Registry) -> N
         assert client.get(url).status_code == 404, url
         assert client.get(url, headers={"Accept": "application/json"}).status_code == 404, url
     assert client.get(f"/experiences/{PARIS}").status_code == 200
+    # and in the query string of every GET route: a refusal or nothing found, never an internal error
+    hostile = "?id=a%00b&q=a%00b&siren=1%00&fq=a%00&page=1%00&organisation=a%00b&format=a%00&sort=%00&lang=%00"
+    for rule in sorted({r.rule for r in app.url_map.iter_rules() if "GET" in (r.methods or ())}):
+        url = re.sub(r"<[^>]+>", PARIS, rule) + hostile
+        assert client.get(url).status_code != 500, url
 
 
 def test_the_shared_answers_can_live_in_another_folder(tmp_path: Path, clock: Clock,
