@@ -259,7 +259,7 @@ def test_pages_computed_by_one_process_are_read_by_the_others(sqlite_registry: R
     assert client.get("/recherche?q=capteurs&statut=termine").status_code == 200
 
 
-def test_a_nul_character_in_any_path_is_a_404_not_a_500(registry: Registry) -> None:
+def test_a_nul_character_in_a_url_is_a_404_in_a_path_and_never_an_internal_error(registry: Registry) -> None:
     """Every GET route, its path parameters holding a NUL character (PostgreSQL refuses one in a text: the record
     routes were a 500 there): « not found », in HTML or in JSON, and the record itself still served."""
     import re
