@@ -406,8 +406,9 @@ def gunicorn(home: Path, cache: int, plan: list[tuple[str, str]],
     """A fresh gunicorn (2 workers, sync or with `threads` threads each; no page kept from an earlier run) on
     127.0.0.1, both workers warmed up (imports, searchers) on pages that are not in the plan; stopped on exit."""
     port = free_port()
+    root = load_settings(home=str(home)).shared_path
     for shared in FOLDERS:  # the pages, counting passes and matches shared by an earlier run's processes
-        shutil.rmtree(load_settings(home=str(home)).shared_path / shared, ignore_errors=True)
+        shutil.rmtree(root / shared, ignore_errors=True)
     env = {**os.environ, "REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40,
            "REGISTRY_PAGE_CACHE": str(cache)}
     command = [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", str(threads), "-b", f"127.0.0.1:{port}",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
@@ -25,7 +27,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -146,6 +148,15 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url)
     _ping_when_idle(engine)
     return engine
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads outside any transaction (autocommit): each statement sees what was committed before
+    it, as in a READ COMMITTED transaction, without its BEGIN and ROLLBACK round trips (the pages' reads: a record
+    and its revisions, its similar experiences)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
 
 
 PING_AFTER = 5.0  # seconds in the pool after which a connection is checked before it is used again

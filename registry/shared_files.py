@@ -59,12 +59,16 @@ class SharedFiles:
             self._full.clear()
         count = self._written[name] = self._written.get(name, 0) + 1
         try:
-            if count == 1 or not folder.exists():  # new to this process, or removed since
+            if count == 1:  # new to this process
                 self._new_version(folder)
             if count % 100 == 0 and sum(1 for _ in os.scandir(folder)) >= self.max_files:
                 self._full.add(name)
                 return
-            fd, temp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+            try:
+                fd, temp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+            except FileNotFoundError:  # removed since (`clear`, an operator): made again
+                self._new_version(folder)
+                fd, temp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
             with os.fdopen(fd, "wb") as out:
                 out.write(zlib.compress(data, 1))
             os.replace(temp, folder / _name(key))

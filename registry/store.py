@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.config import Settings, load_settings
-from registry.db import make_engine, utcnow
+from registry.db import make_engine, reading, utcnow
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -40,10 +40,8 @@ class Registry:
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
-        """A connection for reads outside any transaction (autocommit): each statement sees what was committed
-        before it, as in a READ COMMITTED transaction, without its BEGIN and ROLLBACK round trips (the pages'
-        reads: a record page's revisions, its similar experiences)."""
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        """A connection for reads outside any transaction (`registry.db.reading`)."""
+        with reading(self.engine) as conn:
             yield conn
 
     @contextmanager

@@ -31,6 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from registry.db import reading
 from registry.search import pg_similar, snippets, spelling
 from registry.search.bits import first_positions
 from registry.search.documents import Doc
@@ -741,7 +742,7 @@ class PostgresSearch:
         version = self.version()
         if version is None:
             return []
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # (one statement)
+        with reading(self.engine) as conn:  # (one statement: no transaction)
             found = pg_similar.stored(conn, exp_id, limit) if self._has_lists(conn, version) else None
         if found is not None:
             return found
