@@ -8,8 +8,9 @@ committed change, written in the same transaction, for the search index to consu
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
@@ -27,7 +28,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -132,8 +133,10 @@ def _revisions_are_immutable(session: Session, _ctx: Any, _instances: Any) -> No
             raise ImmutableRevisionError("une révision est immuable : elle ne peut être ni modifiée ni supprimée")
 
 
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
+def make_engine(url: str | URL, planner: Mapping[str, str] | None = None) -> Engine:
+    """The engine of a database URL. With `planner` (PostgreSQL only): its connections open with these settings
+    and read in autocommit — the search's reads, with no BEGIN, SET and ROLLBACK round trips around them."""
+    if str(url).startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -145,7 +148,12 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    engine = create_engine(url)
+    if planner:
+        options = " ".join(f"-c {name}={value}" for name, value in planner.items())
+        engine = create_engine(url, connect_args={"options": options}, isolation_level="AUTOCOMMIT")
+    else:
+        engine = create_engine(url)
+    _own_connections(engine)  # (first: a parent's connection is not even pinged)
     _ping_when_idle(engine)
     return engine
 
@@ -182,6 +190,21 @@ def _ping_when_idle(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi)
         except Exception as exc:  # (the pool retries with a new connection)
             raise DisconnectionError(f"connection lost while idle: {exc}") from exc
+
+
+def _own_connections(engine: Engine) -> None:
+    """A process forked with connections in its pool (gunicorn --preload) never uses its parent's: the child
+    leaves them open for the parent (closing one would end the parent's session) and opens its own."""
+
+    @event.listens_for(engine, "connect")
+    def _opened_by(_dbapi: Any, record: Any) -> None:
+        record.info["pid"] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _mine(_dbapi: Any, record: Any, proxy: Any) -> None:
+        if record.info.get("pid", os.getpid()) != os.getpid():
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise DisconnectionError("a connection of the parent process")
 
 
 from registry import accounts_db, harvest_db, ratelimits_db  # noqa: E402,F401

@@ -37,6 +37,7 @@ class Registry:
             self.settings.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(self.settings.db_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._closing: list[Callable[[], None]] = []
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -62,5 +63,11 @@ class Registry:
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision() == head
 
+    def on_close(self, do: Callable[[], None]) -> None:
+        """`do` done by `close` (a search backend's own connections closed)."""
+        self._closing.append(do)
+
     def close(self) -> None:
+        for do in self._closing:
+            do()
         self.engine.dispose()

@@ -52,17 +52,20 @@ def write_package(folder: Path, tables: dict[str, list[Row]]) -> Path:
     return folder
 
 
-def in_forked_child(engine: Engine, check: Callable[[], int], seconds: float = 30.0) -> int:
+def in_forked_child(engine: Engine, check: Callable[[], int], seconds: float = 30.0, dispose: bool = True) -> int:
     """Runs `check` in a child process forked now (as gunicorn --preload forks its workers) and returns its exit
-    code (what `check` returned; 1 when it raised); the child is killed, and the test fails, after `seconds`."""
+    code (what `check` returned; 1 when it raised); the child is killed, and the test fails, after `seconds`.
+    `dispose`: the engine's pool emptied first (else the child inherits its connections)."""
     import pytest
 
-    engine.dispose()
+    if dispose:
+        engine.dispose()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            engine.dispose(close=False)  # the parent's connections are not the child's
+            if dispose:
+                engine.dispose(close=False)  # the parent's connections are not the child's
             code = check()
         finally:
             os._exit(code)

@@ -16,7 +16,7 @@ from registry.queries import get_with_history
 from registry.service import Provenance, publish_bytes
 from registry.store import Registry
 from tests.conftest import Clock, unavailable
-from tests.helpers import csv_bytes, example
+from tests.helpers import csv_bytes, example, in_forked_child
 from tests.services import PostgresServer, _connect
 
 PARIS = "217500016-2023-001"
@@ -79,3 +79,17 @@ def test_a_connection_dropped_while_in_use_is_one_error_then_replaced(
     with pytest.raises(OperationalError):  # used again at once: not pinged (what PING_AFTER saves)
         get_with_history(pg_registry, PARIS)
     assert get_with_history(pg_registry, PARIS)[0].id == PARIS  # the pool's connections were replaced
+
+
+def test_a_forked_process_opens_connections_of_its_own(pg_registry: Registry) -> None:
+    """gunicorn --preload forks workers whose pools hold their parent's connections: a child opens its own and
+    leaves the parent's as they were (using one would mix two processes' statements on one session)."""
+    from sqlalchemy import text
+
+    def backend() -> int:
+        with pg_registry.engine.connect() as conn:
+            return int(conn.scalar(text("SELECT pg_backend_pid()")) or 0)
+
+    parent = backend()
+    assert in_forked_child(pg_registry.engine, lambda: 0 if backend() not in (0, parent) else 2, dispose=False) == 0
+    assert backend() == parent and get_with_history(pg_registry, PARIS)[0].id == PARIS

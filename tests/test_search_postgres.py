@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from registry import search
@@ -417,6 +418,37 @@ def test_did_you_mean_is_looked_for_with_the_search_settings(browsing: Registry,
     assert seen == ["off", "off"]
 
 
+@on_postgres
+def test_the_searchs_reads_have_their_settings_outside_any_transaction(browsing: Registry) -> None:
+    """A search reads on connections of its own, opened with its planner settings (counting passes: no sort
+    either), each statement on its own (no BEGIN, SET or ROLLBACK round trips); the registry's own connections
+    keep PostgreSQL's defaults; closing the registry closes them all."""
+    from sqlalchemy import text
+
+    backend: Any = search.backend(browsing)
+    assert answer(browsing, search_index.request("capteurs", {"statut": ("termine",)}))[0] > 0
+    for counting, sort in ((False, "on"), (True, "off")):
+        with backend._reading(counting) as conn:
+            assert conn.scalar(text("SELECT current_setting('enable_seqscan') || current_setting('jit') || "
+                                    "current_setting('enable_sort')")) == "offoff" + sort
+            conn.scalar(text("SELECT 1"))
+            assert not conn.scalar(text("SELECT now() < statement_timestamp()"))  # a transaction of its own
+    with browsing.engine.connect() as conn:
+        assert conn.scalar(text("SELECT current_setting('enable_seqscan')")) == "on"
+    database = browsing.engine.url.database
+
+    def connected() -> int:
+        with psycopg.connect(browsing.engine.url.set(drivername="postgresql").render_as_string(False),
+                             autocommit=True) as admin:
+            row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                                "pg_backend_pid()", (database,)).fetchone()
+            return int(row[0]) if row else -1
+
+    assert connected() >= 2
+    browsing.close()
+    assert connected() == 0
+
+
 @pytest.mark.parametrize("search_registry", [("sqlite", "whoosh"), ("postgresql", "postgresql")], indirect=True,
                          ids=["sqlite-whoosh", "postgresql-fts"])
 @pytest.mark.parametrize("frequent,rare", [("mobilité", "mobile"), ("mobile", "mobilité")])
@@ -666,12 +698,13 @@ def test_passes_and_matches_counted_by_one_process_are_read_by_the_others(browsi
     count = postgres.PostgresSearch._pass_apart
     monkeypatch.setattr(postgres.PostgresSearch, "_pass_apart", lambda self, *a: passes.append(a) or count(self, *a))
     listed: list[str] = []  # the statements listing every match of some words
-    event.listen(browsing.engine, "before_cursor_execute", lambda _c, _cur, statement, *_a: listed.append(
-        statement) if "LIMIT %(n)s" in statement else None)
 
     def other() -> Any:  # another process of the same server: nothing in its memory
         backend = postgres.PostgresSearch(browsing.engine, get_standard(), str(browsing.settings.home))
         backend.memory.background = False
+        event.listen(backend.readers, "before_cursor_execute", lambda _c, _cur, statement, *_a: listed.append(
+            statement) if "LIMIT %(n)s" in statement else None)
+        browsing.on_close(backend.close)
         return backend
 
     second = other()

@@ -34,8 +34,9 @@ def backend(registry: Registry) -> Backend:
 
         found: Backend | None = getattr(registry, "_search_backend", None)
         if found is None:
-            found = PostgresSearch(registry.engine, get_standard(), str(registry.settings.shared_path))
-            registry._search_backend = found  # type: ignore[attr-defined]
+            made = PostgresSearch(registry.engine, get_standard(), str(registry.settings.shared_path))
+            registry.on_close(made.close)
+            found = registry._search_backend = made  # type: ignore[attr-defined]
         return found
     return _whoosh(registry.settings.index_path.resolve())
 

@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from registry.db import reading
+from registry.db import make_engine, reading
 from registry.search import pg_similar, snippets, spelling
 from registry.search.bits import first_positions
 from registry.search.documents import Doc
@@ -104,7 +104,7 @@ def late(today: str) -> str | None:
     return "(" + " | ".join(f"{quote(DUE + p)}:*" for p in prefixes) + ")" if prefixes else None
 
 
-SETTINGS = {  # the planner settings of a search's statements, for their transaction only
+SETTINGS = {  # the planner settings of a search's reads: given when each of their connections opens (`make_engine`)
     # a plan for these very parameters: a generic plan made for a rare word is slow on a common one
     "plan_cache_mode": "force_custom_plan",
     # words are matched through the GIN index (the matches then need no tsvector read, which is
@@ -118,15 +118,17 @@ SETTINGS = {  # the planner settings of a search's statements, for their transac
 }
 
 
-def _configure(conn: Connection, settings: dict[str, str]) -> None:
-    conn.execute(text("SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in settings.items())))
-
-
 class PostgresSearch:
     writes = 0  # index writes made by this process: its own readers see them at once (see `version`)
 
     def __init__(self, engine: Engine, std: Standard, home: str | None = None) -> None:
         self.engine = engine
+        # the reads on pools of their own, in autocommit, their planner settings set once a connection: a
+        # search's statements without a BEGIN, a SET and a ROLLBACK around them (three round trips)
+        self.readers = make_engine(engine.url, SETTINGS)
+        # facet values counted in a hash table (a few hundred values), not by sorting a million (the planner's
+        # choice without words: 645 ms, not 215, at 100,000)
+        self.counters = make_engine(engine.url, {**SETTINGS, "enable_sort": "off"})
         self.std = std
         # the counting passes of this server's other processes (`_shared_pass`): files under the instance folder
         self.home, self.shared_passes = home, SharedFiles("search-passes", SHARED_PASSES)
@@ -408,11 +410,9 @@ class PostgresSearch:
                     seen = conn.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents WHERE "
                                             f"{clause} LIMIT :n) m"), {**params, "n": cap + 1})
                 hits = self._hits(conn, req, clause, params, query, seen) if seen else []
-                # no lock held while waiting for the other connection: a writer asking for an exclusive lock
-                # (a format change, an operator's VACUUM FULL) would queue the counts behind it, and itself wait
-                # for this transaction: a deadlock PostgreSQL cannot see
-                conn.commit()
-                _configure(conn, SETTINGS)  # (they were the transaction's): "did you mean" needs them too
+                # (no transaction, no lock held while waiting for the other connections: a writer asking for an
+                # exclusive lock, as a format change or an operator's VACUUM FULL, would queue the counts behind
+                # it, and itself wait for this page's transaction: a deadlock PostgreSQL cannot see)
                 cached = self._counted(req, words, [c.result() for c in counting])
                 self._remember(self._counts, key, cached, CACHE_SIZE)
             total, exact, facets_exact, facets = cached
@@ -544,13 +544,15 @@ class PostgresSearch:
 
     @contextlib.contextmanager
     def _reading(self, counting: bool = False) -> Iterator[Connection]:
-        """A connection with the search's planner settings, for this transaction only (one statement)."""
-        settings = dict(SETTINGS)
-        if counting:  # facet values counted in a hash table (a few hundred values), not by sorting a million
-            settings["enable_sort"] = "off"  # (the planner's choice without words: 645 ms, not 215, at 100,000)
-        with self.engine.connect() as conn:
-            _configure(conn, settings)
+        """A connection with the search's planner settings, in autocommit: each statement sees what was committed
+        before it (as in a READ COMMITTED transaction)."""
+        with (self.counters if counting else self.readers).connect() as conn:
             yield conn
+
+    def close(self) -> None:
+        """The connections of the search's reads closed (with the registry's: `Registry.close`)."""
+        self.readers.dispose()
+        self.counters.dispose()
 
     def _suggest(self, conn: Connection, parsed: ParsedQuery) -> str | None:
         """For each query word found in no record, the closest word of the index (`spelling.closest`)."""
@@ -613,7 +615,6 @@ class PostgresSearch:
                 # the keys as one array: a third of the CPU of as many rows
                 ids = conn.scalar(text(f"SELECT array_agg(id) FROM (SELECT id FROM search_documents WHERE "
                                        f"{clause} {limit}) m"), {**params, "cap": cap}) or []
-                conn.commit()
                 facets = snap.among(ids, self.facets, params["today"])
                 if facets is not None:
                     found, only = (len(ids), facets), None
