@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Row, case, func, null, select, type_coerce
+from sqlalchemy import Row, bindparam, case, func, null, select, type_coerce
 
 from registry.db import Experience, JsonType, Revision, Status
 from registry.derived import Derived, RevisionState, derive
@@ -95,22 +95,27 @@ def get_experience(registry: Registry, exp_id: str, include_withdrawn: bool = Tr
     return get_with_history(registry, exp_id, include_withdrawn)[0]
 
 
+_e, _r = Experience.__table__.c, Revision.__table__.c
+# the record page's two statements, built once (SQLAlchemy then keeps their cache key and compiled form): an
+# experience, and its revisions up to its own (a write may add one meanwhile), the latest without its content
+_EXPERIENCE = select(_e.id, _e.status, _e.withdrawn_reason, _e.revision, _e.record, _e.code_insee_commune,
+                     _e.created_at, _e.updated_at).where(_e.id == bindparam("id"))
+_REVISIONS = select(
+    _r.number, _r.action, _r.channel, _r.actor, _r.source_url, _r.source_name, _r.comment, _r.created_at,
+    _r.content_hash, _r.standard_version,
+    type_coerce(case((_r.number == bindparam("latest"), null()), else_=_r.record), JsonType).label("record"),
+).where(_r.experience_id == bindparam("id"), _r.number <= bindparam("latest")).order_by(_r.number)
+
+
 def get_with_history(registry: Registry, exp_id: str,
                      include_withdrawn: bool = True) -> tuple[ExperienceView, list[RevisionInfo]]:
     """An experience and its revisions, read on one connection (a record page needs both; the most read page:
     Core rows, not ORM objects, and the latest revision's content is the experience's, not read twice)."""
-    e, r = Experience.__table__.c, Revision.__table__.c
     with registry.reading() as conn:
-        exp = conn.execute(select(e.id, e.status, e.withdrawn_reason, e.revision, e.record, e.code_insee_commune,
-                                  e.created_at, e.updated_at).where(e.id == exp_id)).first()
+        exp = conn.execute(_EXPERIENCE, {"id": exp_id}).first()
         if exp is None or (exp.status == Status.WITHDRAWN and not include_withdrawn):
             raise NotFound(exp_id)
-        content = type_coerce(case((r.number == exp.revision, null()), else_=r.record), JsonType)
-        revisions = conn.execute(select(r.number, r.action, r.channel, r.actor, r.source_url, r.source_name,
-                                        r.comment, r.created_at, r.content_hash, r.standard_version,
-                                        content.label("record"))
-                                 .where(r.experience_id == exp_id, r.number <= exp.revision)
-                                 .order_by(r.number)).all()
+        revisions = conn.execute(_REVISIONS, {"id": exp_id, "latest": exp.revision}).all()
     revs = [RevisionState(x.number, _aware(x.created_at), exp.record if x.number == exp.revision else x.record)
             for x in revisions]
     today = registry.clock().date()
