@@ -152,6 +152,7 @@ def cpu_breakdown(home: Path, plan: list[tuple[str, str]]) -> None:
     the number of SQL statements."""
     os.environ.update({"REGISTRY_HOME": str(home), "REGISTRY_SECRET_KEY": "bench-" + "x" * 40})
     from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
     from web.app import create_app
     from web.pages import memory, record, search_page
@@ -160,8 +161,8 @@ def cpu_breakdown(home: Path, plan: list[tuple[str, str]]) -> None:
     memory.PAGES.size = 0
     spent: dict[str, float] = {}
     queries = [0]
-    event.listen(app.config["REGISTRY"].engine, "before_cursor_execute", lambda *_a, **_k: queries.__setitem__(
-        0, queries[0] + 1))
+    # every engine's (the search reads on pools of their own)
+    event.listen(Engine, "before_cursor_execute", lambda *_a, **_k: queries.__setitem__(0, queries[0] + 1))
 
     def timed(owner: object, name: str, key: str, table: dict[str, object] | None = None) -> None:
         inner = table[name] if table is not None else getattr(owner, name)
