@@ -110,6 +110,52 @@ WORDS = ("capteurs", "données", "éclairage public", "eau -air", "synthétique"
 
 
 @on_postgres
+def test_ranked_pages_reuse_the_scores_of_their_words(browsing: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record's score for some words is kept per index version: searches refining them by facets rank only
+    the records not scored yet, with the same pages as ranking every one; a write (a new version) ranks again,
+    the record's new text with it; the scores kept are bounded (SCORES_KEPT)."""
+    from sqlalchemy import event
+
+    from registry.search import postgres
+
+    backend: Any = search.backend(browsing)
+    scored: list[int] = []  # the records each ranking statement scored
+    event.listen(backend.readers, "before_cursor_execute", lambda _c, _cur, statement, params, *_a: scored.append(
+        len(params["ids"])) if "ts_rank_cd" in statement else None)
+    every = search_index.search(browsing, OPERATOR, search_index.request(limit=1))
+    name, counts = next((n, c) for n, c in every.facets.items() if len(c) > 2)
+    asked = [search_index.request("capteurs", f, "pertinence", limit=10)
+             for f in ({}, *({name: (v,)} for v in sorted(counts)[:3]))]
+    first = [answer(browsing, req) for req in asked]
+    assert first[0][0] > 10 and scored[0] == first[0][0] and scored[1:] == []  # refinements: none scored again
+    for req, expected in zip(asked, first, strict=True):  # the same pages as ranking from nothing
+        backend._scores.clear()
+        backend._scored = 0
+        assert answer(browsing, req) == expected
+    # a write: the new version's scores, the record's new words with them
+    paris = example("217500016-2023-001")  # (« Capteurs de qualité de l'air… »: a record of the examples)
+    assert experiences.publish_upload(browsing, OPERATOR, csv_bytes([paris]), "e.csv").accepted
+    ranked = [h for offset in range(0, first[0][0] + 1, 50) for h in search_index.search(
+        browsing, OPERATOR, search_index.request("capteurs", {}, "pertinence", 50, offset)).hits]
+    before = next(h for h in ranked if h.id == paris["id_experience"])  # (scored: kept for this version)
+    assert before is not ranked[0]
+    row = {**paris, "resume": "Capteurs, capteurs et capteurs. " * 20}
+    assert experiences.publish_upload(browsing, OPERATOR, csv_bytes([row]), "e.csv").accepted
+    after = search_index.search(browsing, OPERATOR, search_index.request("capteurs", {}, "pertinence", limit=10))
+    assert after.hits[0].id == before.id and after.hits[0].score > before.score
+    # bounded: the words least recently ranked dropped first, the same pages
+    expected = [answer(browsing, search_index.request(w, {}, "pertinence", limit=10)) for w in WORDS]
+    assert backend._scored == sum(len(t) for t in backend._scores.values()) > 30
+    monkeypatch.setattr(postgres, "SCORES_KEPT", 30)
+    backend._scores.clear()
+    backend._scored = 0
+    for _ in range(2):
+        assert [answer(browsing, search_index.request(w, {}, "pertinence", limit=10)) for w in WORDS] == expected
+        assert backend._scored == sum(len(t) for t in backend._scores.values())
+        assert backend._scored <= 30 or len(backend._scores) == 1
+
+
+@on_postgres
 def test_word_searches_count_from_memory_exactly_as_sql(browsing: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     """With words, two ways count from the process's snapshot: SQL lists each pass's matching keys (`among`), or,
     for words searched again, all their matches once, kept as a mask that every later search of them is counted

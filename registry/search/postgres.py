@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -91,6 +91,7 @@ SHARED_PASSES = 20_000  # counting passes shared by a server's processes, per in
 # a query's matches kept as a mask (see `_kept_matches`): listed only when they are at most this many
 MATCHES_UP_TO = 200_000
 MATCHES_KEPT = 128  # masks per process (12.5 KB each at 100,000 records)
+SCORES_KEPT = 100_000  # ranked records' scores kept per process (see `_scores_of`; ~100 bytes each)
 Pass = tuple[int, dict[str, dict[str, int]]]  # matches counted, and facet → value → count
 HIT_COLUMNS = "id, intitule, nom_porteur, date_maj, date_debut, cout, facet_values"
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
@@ -143,6 +144,8 @@ class PostgresSearch:
         self._counts_lock = threading.Lock()  # for `_passes`, `_matches` and `_listing` too
         self._passes: OrderedDict[tuple[Any, ...], Pass] = OrderedDict()  # see `_count_apart`
         self._matches: OrderedDict[tuple[str, str], int | None] = OrderedDict()  # see `_kept_matches`
+        self._scores: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()  # see `_scores_of`
+        self._scored = 0  # scores kept in `_scores`
         self.shared_matches = SharedFiles("search-matches", MATCHES_KEPT * 8)
         self._listing: set[tuple[str, str]] = set()  # matches being listed by a thread
         self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
@@ -409,7 +412,7 @@ class PostgresSearch:
                 else:
                     seen = conn.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents WHERE "
                                             f"{clause} LIMIT :n) m"), {**params, "n": cap + 1})
-                hits = self._hits(conn, req, clause, params, query, seen) if seen else []
+                hits = self._hits(conn, req, clause, params, query, seen, version) if seen else []
                 # (no transaction, no lock held while waiting for the other connections: a writer asking for an
                 # exclusive lock, as a format change or an operator's VACUUM FULL, would queue the counts behind
                 # it, and itself wait for this page's transaction: a deadlock PostgreSQL cannot see)
@@ -417,7 +420,7 @@ class PostgresSearch:
                 self._remember(self._counts, key, cached, CACHE_SIZE)
             total, exact, facets_exact, facets = cached
             if hits is None:
-                hits = self._hits(conn, req, clause, params, query, total) if total else []
+                hits = self._hits(conn, req, clause, params, query, total, version) if total else []
             suggestion = self._suggest(conn, parsed) if total < 3 and not parsed.empty else None
         return Results(total, hits, facets, suggestion, req, exact, facets_exact)
 
@@ -431,7 +434,7 @@ class PostgresSearch:
             elif ORDER.get(req.sort, ORDER["date_maj"]) == ORDER["date_maj"]:
                 hits = self._hits_in_order(conn, snap, matches, req)
             else:
-                hits = self._hits(conn, req, clause, params, None, total)
+                hits = self._hits(conn, req, clause, params, None, total, snap.version)
         return Results(total, hits, facets, None, req)
 
     def _hits_in_order(self, conn: Connection, snap: Snapshot, matches: int, req: SearchRequest) -> list[Hit]:
@@ -532,7 +535,7 @@ class PostgresSearch:
             elif req.sort == "date_maj":
                 hits = self._hits_in_order(conn, snap, matches, req)
             else:
-                hits = self._hits(conn, req, clause, params, query, total)
+                hits = self._hits(conn, req, clause, params, query, total, snap.version)
             suggestion = self._suggest(conn, parsed) if total < 3 else None
         return Results(total, hits, facets, suggestion, req)
 
@@ -699,33 +702,66 @@ class PostgresSearch:
         return total, facets
 
     def _hits(self, conn: Connection, req: SearchRequest, clause: str, params: dict[str, Any],
-              query: str | None, total: int) -> list[Hit]:
-        """The page. By relevance, `ts_rank_cd` ranks every match when there are `ranked` or fewer; beyond,
-        ranking reads each match's whole tsvector (the cost of broad queries), so it ranks `ranked` candidates:
-        the matches with a wanted word in their title or bearer, else (too few of them) the first matches."""
-        sql = (f"SELECT d.*, t.texte FROM (SELECT {HIT_COLUMNS}, {{score}} AS score FROM {{source}} d WHERE "
-               "{clause} ORDER BY {order} LIMIT :limit "
-               "OFFSET :offset) d JOIN search_texts t USING (id) ORDER BY {order}")  # the texts of the page only
-        args = {**params, "limit": req.limit, "offset": req.offset}
-        rows: list[Any] = []
+              query: str | None, total: int, version: str) -> list[Hit]:
+        """The page: by relevance (`_ranked`), else in the order of the sort, read with its texts only."""
         if req.sort == "pertinence" and query:
-            score, order = "ts_rank_cd(tsv, CAST(:q AS tsquery))", "score DESC, id"
-            cap = max(int(self.ranked), req.offset + req.limit)
-            sources = ["search_documents"] if total <= cap else [
-                f"(SELECT * FROM search_documents WHERE {clause} AND tsv_title @@ CAST(:qt AS tsquery) LIMIT {cap})",
-                f"(SELECT * FROM search_documents WHERE {clause} LIMIT {cap})"]
-            for source in sources:
-                rows = conn.execute(text(sql.format(score=score, source=source, clause=clause, order=order)),
-                                    args).all()
-                if len(rows) == req.limit:
-                    break
-        else:
-            order = ORDER.get(req.sort, ORDER["date_maj"])
-            rows = conn.execute(text(sql.format(score="0.0", source="search_documents", clause=clause,
-                                                order=order)), args).all()
+            return self._ranked(conn, req, clause, params, query, total, version)
+        order = ORDER.get(req.sort, ORDER["date_maj"])
+        rows = conn.execute(text(f"SELECT d.*, t.texte FROM (SELECT {HIT_COLUMNS}, 0.0 AS score FROM search_documents "
+                                 f"d WHERE {clause} ORDER BY {order} LIMIT :limit OFFSET :offset) d JOIN search_texts "
+                                 f"t USING (id) ORDER BY {order}"), {**params, "limit": req.limit,
+                                                                    "offset": req.offset}).all()
         return self._hit_list(rows, req)
 
-    def _hit_list(self, rows: Iterable[Any], req: SearchRequest) -> list[Hit]:
+    def _ranked(self, conn: Connection, req: SearchRequest, clause: str, params: dict[str, Any], query: str,
+                total: int, version: str) -> list[Hit]:
+        """The page by relevance (`ts_rank_cd`, ties by key). It ranks every match when there are `ranked` or
+        fewer; beyond, `ranked` candidates: the matches with a wanted word in their title or bearer, else (too
+        few of them for the page) the first matches. Ranking reads each candidate's whole tsvector (stored out
+        of line: ~12 µs each, most of the page's time): a record's score for these words is kept
+        (`_scores_of`), and every search refining them by facets ranks only the candidates not scored yet."""
+        cap = max(int(self.ranked), req.offset + req.limit)
+        wheres = [clause] if total <= cap else [f"{clause} AND tsv_title @@ CAST(:qt AS tsquery)", clause]
+        ids: list[str] = []
+        for where in wheres:
+            ids = conn.scalar(text(f"SELECT array_agg(id) FROM (SELECT id FROM search_documents WHERE {where} "
+                                   f"LIMIT {cap}) m"), params) or []
+            if len(ids) >= req.offset + req.limit:
+                break
+        scores = self._scores_of(conn, version, query, ids)
+        page = sorted(ids, key=lambda i: (-scores[i], i))[req.offset:req.offset + req.limit]
+        rows = conn.execute(text(f"SELECT {HIT_COLUMNS}, t.texte FROM search_documents d JOIN search_texts t "
+                                 "USING (id) WHERE d.id = ANY(:ids)"), {"ids": page}).all()
+        place = {doc_id: i for i, doc_id in enumerate(page)}
+        return self._hit_list(sorted(rows, key=lambda r: place[r.id]), req, scores)
+
+    def _scores_of(self, conn: Connection, version: str, query: str, ids: list[str]) -> dict[str, float]:
+        """These records' scores for the words `query`: those kept (per index version, SCORES_KEPT in all, the
+        words least recently ranked dropped first), the others ranked now and kept."""
+        key = (version, query)
+        with self._counts_lock:
+            kept = self._scores.get(key, {})
+            missing = [i for i in ids if i not in kept]
+            known = {i: kept[i] for i in ids if i in kept}
+        if missing:
+            found = {i: float(score) for i, score in conn.execute(text(
+                "SELECT id, ts_rank_cd(tsv, CAST(:q AS tsquery)) FROM search_documents WHERE id = ANY(:ids)"),
+                {"q": query, "ids": missing})}
+            known.update(found)
+            with self._counts_lock:
+                table = self._scores.setdefault(key, {})
+                before = len(table)
+                table.update(found)
+                self._scored += len(table) - before
+        with self._counts_lock:
+            if key in self._scores:
+                self._scores.move_to_end(key)
+            while self._scored > SCORES_KEPT and len(self._scores) > 1:
+                self._scored -= len(self._scores.popitem(last=False)[1])
+        return {i: known.get(i, 0.0) for i in ids}  # (0: a record removed meanwhile, not on the page read)
+
+    def _hit_list(self, rows: Iterable[Any], req: SearchRequest,
+                  scores: Mapping[str, float] | None = None) -> list[Hit]:
         terms = {t.text for w in parse(req.text).words() for t in self.analyzer(w)}
         hits = []
         for row in rows:
@@ -735,7 +771,7 @@ class PostgresSearch:
                 facets[name] = (*facets.get(name, ()), code)
             snippet = snippets.snippet(row.texte, terms, self.analyzer) if req.snippets else ""
             hits.append(Hit(row.id, row.intitule, row.nom_porteur, row.date_maj, row.date_debut, facets, snippet,
-                            float(row.score)))
+                            scores[row.id] if scores is not None else float(row.score)))
         return hits
 
     def similar(self, exp_id: str, limit: int = 5) -> list[tuple[str, str]]:
