@@ -729,7 +729,8 @@ class PostgresSearch:
             if len(ids) >= req.offset + req.limit:
                 break
         scores = self._scores_of(conn, version, query, ids)
-        page = sorted(ids, key=lambda i: (-scores[i], i))[req.offset:req.offset + req.limit]
+        # by score, then key (a stable sort: the keys' order kept among equal scores)
+        page = sorted(sorted(ids), key=scores.__getitem__, reverse=True)[req.offset:req.offset + req.limit]
         rows = conn.execute(text(f"SELECT {HIT_COLUMNS}, t.texte FROM search_documents d JOIN search_texts t "
                                  "USING (id) WHERE d.id = ANY(:ids)"), {"ids": page}).all()
         place = {doc_id: i for i, doc_id in enumerate(page)}
@@ -748,6 +749,7 @@ class PostgresSearch:
                 "SELECT id, ts_rank_cd(tsv, CAST(:q AS tsquery)) FROM search_documents WHERE id = ANY(:ids)"),
                 {"q": query, "ids": missing})}
             known.update(found)
+            known.update((i, 0.0) for i in missing if i not in found)  # (removed meanwhile: not on the page read)
             with self._counts_lock:
                 table = self._scores.setdefault(key, {})
                 before = len(table)
@@ -758,7 +760,7 @@ class PostgresSearch:
                 self._scores.move_to_end(key)
             while self._scored > SCORES_KEPT and len(self._scores) > 1:
                 self._scored -= len(self._scores.popitem(last=False)[1])
-        return {i: known.get(i, 0.0) for i in ids}  # (0: a record removed meanwhile, not on the page read)
+        return known
 
     def _hit_list(self, rows: Iterable[Any], req: SearchRequest,
                   scores: Mapping[str, float] | None = None) -> list[Hit]:
