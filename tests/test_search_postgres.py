@@ -232,17 +232,15 @@ def test_kept_matches_are_of_their_index_version(browsing: Registry, monkeypatch
     for _ in range(2):
         before = search_index.search(browsing, OPERATOR, words)
     version, snap, query = backend.version(), backend.memory.snapshot, backend.tsquery(parse("synthétique"))
-    today = dt.date.today().isoformat()
     assert snap.version == version and backend._matches[(version, query)]
     forget(backend)
-    search_index.search(browsing, OPERATOR, words)  # (searched once on this version)
     row = example()
     row.update(id_experience=f"{row['siren_porteur']}-2026-777", intitule="Capteurs synthétiques, écrits après",
                statut="termine")
     assert experiences.publish_upload(browsing, OPERATOR, csv_bytes([row]), "a.csv").accepted
     monkeypatch.setattr(backend.memory, "get", lambda version: snap)  # read before the write
     for _ in range(2):
-        assert backend._kept_matches(version, today, query, True) is None
+        assert backend._kept_matches(version, query, True) is None
     assert not backend._matches and not (Path(browsing.settings.home) / "search-matches").exists()
     monkeypatch.undo()
     backend.memory.background = False
@@ -253,10 +251,13 @@ def test_kept_matches_are_of_their_index_version(browsing: Registry, monkeypatch
 
 
 @on_postgres
-def test_matches_are_listed_by_a_thread_while_the_passes_answer(browsing: Registry,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """In a server (background work on), the refining search that has the matches listed is answered by its
-    passes at once; the searches after the listing are counted from the kept matches, with the same answers."""
+def test_a_refining_search_lists_the_matches_of_its_words_once(browsing: Registry,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a server (background work on): a search of words without filters is counted by its pass; the first
+    search refining them by a facet lists their matches once (one statement) and is counted from them, as every
+    later one, with no pass — the same answers as SQL's own passes."""
+    from registry.search import postgres
+
     backend: Any = search.backend(browsing)
     deadline = time.monotonic() + 30
     while (snap := backend.memory.snapshot) is None or snap.version != backend.version():
@@ -267,21 +268,24 @@ def test_matches_are_listed_by_a_thread_while_the_passes_answer(browsing: Regist
     among_matches = backend._among_matches
     monkeypatch.setattr(backend, "_among_matches", lambda snap, mask, req, *a: used.append(req) or among_matches(
         snap, mask, req, *a))
+    passes: list[object] = []
+    count = postgres.PostgresSearch._pass_apart
+    monkeypatch.setattr(postgres.PostgresSearch, "_pass_apart", lambda self, *a: passes.append(a) or count(self, *a))
+    listed: list[str] = []
+    list_matches = backend._list_matches
+    monkeypatch.setattr(backend, "_list_matches", lambda key, snap: listed.append(key[1]) or list_matches(key, snap))
     every = search_index.search(browsing, OPERATOR, search_index.request(limit=1))
     named = [(n, sorted(c, key=lambda k: -c[k])[0]) for n, c in every.facets.items() if c][:3]
     asked = [search_index.request("capteurs", {n: (v,)}) for n, v in named]
     search_index.search(browsing, OPERATOR, search_index.request("capteurs"))
-    first = search_index.search(browsing, OPERATOR, asked[0])  # refining: the matches listed by a thread
-    assert used == []
-    while not backend._matches:
-        assert time.monotonic() < deadline, "the matches were never listed"
-        time.sleep(0.05)
+    assert len(passes) == 1 and used == [] and listed == []  # words alone: their pass
     got = [search_index.search(browsing, OPERATOR, req) for req in asked]
-    assert used == asked and got[0] == first
+    assert used == asked and len(passes) == 1 and len(listed) == 1  # refining: listed once, no pass
     with monkeypatch.context() as m:  # the same answers as SQL's own passes
         m.setattr(backend.memory, "get", lambda version: None)
         forget(backend)
         assert [search_index.search(browsing, OPERATOR, req) for req in asked] == got
+    assert len(passes) > 1
 
 
 @on_postgres

@@ -394,7 +394,7 @@ class PostgresSearch:
             return Results(0, [], {n: {} for n in self.facets}, None, req)
         if parsed.empty and (snap := self.memory.get(version)) is not None:
             return self._browse(snap, req, clause, params)
-        if query and (kept := self._kept_matches(version, params["today"], query, bool(req.filters))) is not None:
+        if query and (kept := self._kept_matches(version, query, bool(req.filters))) is not None:
             return self._among_matches(*kept, req, clause, params, query, parsed)
         key = (version, params["today"], query, parsed.empty, tuple(sorted(req.filters.items())))
         with self._reading() as conn:
@@ -445,15 +445,15 @@ class PostgresSearch:
         place = {doc_id: i for i, doc_id in enumerate(wanted)}
         return self._hit_list(sorted(rows, key=lambda r: place[r.id]), req)
 
-    def _kept_matches(self, version: str, today: str, query: str, refining: bool) -> tuple[Snapshot, int] | None:
-        """The matches of the words `query` as a mask of the process's snapshot, once a search refines these
-        words by facets (`refining`) after a search of them on this index version by a process of this server
-        (their pass without filters is kept): listed once, in full (up to MATCHES_UP_TO), by a thread of the
-        process while the search that asks is answered by its passes, and shared with the other processes (files
-        under <home>/search-matches); every later search of these words is counted here, exactly, with no SQL
-        pass (`_among_matches`). Until then a search counts its passes (capped at `exact_up_to`; another page or
-        sort of one search reuses its counts): listing every match of a common word costs several passes (~100
-        ms for 100,000 matches), worth it when a user narrows them down. None: the passes' way."""
+    def _kept_matches(self, version: str, query: str, refining: bool) -> tuple[Snapshot, int] | None:
+        """The matches of the words `query` as a mask of the process's snapshot, from the first search refining
+        these words by facets (`refining`) on this index version: listed once, in full (up to MATCHES_UP_TO), by
+        that search, which is then counted from them, and shared with the other processes (files under
+        <home>/search-matches); every later search of these words is counted here too, exactly, with no SQL pass
+        (`_among_matches`). A search of words without filters counts its pass instead (capped at `exact_up_to`:
+        listing every match of a common word costs two or three passes, ~75 ms for 100,000 matches); a search
+        refining them would need one pass a filter, and more at each click. None: the passes' way (words not
+        refined, too many matches, the snapshot not read yet, or another thread of the process listing them)."""
         key = (version, query)
         with self._counts_lock:
             known = key in self._matches
@@ -468,16 +468,13 @@ class PostgresSearch:
         shared = self.shared_matches.get(self.home, version, (self._database, query)) if self.home else None
         if shared is not None:  # (b"": too many; a file's bits beyond the records are not read)
             return self._keep_matches(key, snap, int.from_bytes(shared, "little") & snap.all if shared else None)
-        if not refining or not self._searched_before(version, today, query):
+        if not refining:
             return None
         with self._counts_lock:
             if key in self._listing:
                 return None
             self._listing.add(key)
-        if not self.memory.background:  # (tests: at once)
-            return self._list_matches(key, snap)
-        self._threads().submit(self._list_matches, key, snap)
-        return None
+        return self._list_matches(key, snap)
 
     def _list_matches(self, key: tuple[str, str], snap: Snapshot) -> tuple[Snapshot, int] | None:
         version, query = key
@@ -495,7 +492,7 @@ class PostgresSearch:
                 data = b"" if mask is None else mask.to_bytes((mask.bit_length() + 7) // 8 or 1, "little")
                 self.shared_matches.put(self.home, version, (self._database, query), data)
             return self._keep_matches(key, snap, mask)
-        except DBAPIError as exc:  # (a thread's error is seen by nobody else)
+        except DBAPIError as exc:  # (the page counted by its passes instead: a search never fails for this)
             log.error("search: matches of %s not listed: %s", query[:200], str(exc.orig).splitlines()[0])
             return None
         finally:
@@ -513,16 +510,6 @@ class PostgresSearch:
             table.move_to_end(key)
             while len(table) > size:
                 table.popitem(last=False)
-
-    def _searched_before(self, version: str, today: str, query: str) -> bool:
-        """Some search of these words was counted on this version by a process of this server: their pass without
-        filters (every facet's, or one facet's) is kept here or in the shared files."""
-        key = (version, today, query, ())
-        with self._counts_lock:
-            if any((*key, only) in self._passes for only in (None, *self.facets)):
-                return True
-        return self.home is not None and any(
-            self.shared_passes.has(self.home, version, (self._database, *key, only)) for only in (None, *self.facets))
 
     def _among_matches(self, snap: Snapshot, mask: int, req: SearchRequest, clause: str, params: dict[str, Any],
                        query: str, parsed: ParsedQuery) -> Results:
