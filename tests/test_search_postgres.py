@@ -158,9 +158,10 @@ def test_ranked_pages_reuse_the_scores_of_their_words(browsing: Registry, monkey
 @on_postgres
 def test_word_searches_count_from_memory_exactly_as_sql(browsing: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     """With words, two ways count from the process's snapshot: SQL lists each pass's matching keys (`among`), or,
-    for words searched again, all their matches once, kept as a mask that every later search of them is counted
-    in (`_kept_matches`). Both give the same totals, counts and pages as SQL's own passes below the counting
-    threshold; from it, the passes give a lower bound that adds up, the kept matches the exact count."""
+    at the first search of some words, all their matches once, kept as a mask that it and every later search of
+    them is counted in (`_kept_matches`). Both give the same totals, counts and pages as SQL's own passes below
+    the counting threshold; from it, the passes give a lower bound that adds up, the kept matches the exact
+    count."""
     backend: Any = search.backend(browsing)
     every = search_index.search(browsing, OPERATOR, search_index.request(limit=1))
     named = [(n, sorted(c, key=lambda k: -c[k])[0]) for n, c in every.facets.items() if c][:6]
@@ -192,33 +193,29 @@ def test_word_searches_count_from_memory_exactly_as_sql(browsing: Registry, monk
         snap, mask, req, *a))
     counted.clear()
     assert answers() == expected
-    assert kept == [r for r in asked if r.filters]  # (the unfiltered ones: counted by their passes, once)
-    assert len(counted) == len(WORDS)  # the first search of each words only
+    assert kept == asked and counted == []  # every search of words from their matches, listed once
     snap = backend.memory.snapshot  # a match written after the snapshot was read: SQL counts that pass
     assert snap.among([snap.ids[0], "217500016-2099-999"], backend.facets, "2026-12-01") is None
     monkeypatch.setattr(backend, "_among_matches", among_matches)
     full = answer(browsing, search_index.request("synthétique", {}, "date_maj"))  # (from the kept matches)
     assert full[0] > 5 and full[1] and full[2]
     backend.exact_up_to = 5  # counting stops: lower bounds, adding up, on both ways; kept matches are exact
-    refined = search_index.request("synthétique", {named[0][0]: (named[0][1],)})
     for way in ("memory", "sql"):
         if way == "sql":
             monkeypatch.setattr(backend.memory, "get", lambda version: None)
         forget(backend)
-        capped = search_index.search(browsing, OPERATOR, search_index.request("synthétique", {}, "date_maj"))
+        with monkeypatch.context() as m:  # matches listed, but not kept beyond MATCHES_UP_TO: the passes count
+            m.setattr(postgres, "MATCHES_UP_TO", 5)
+            capped = search_index.search(browsing, OPERATOR, search_index.request("synthétique", {}, "date_maj"))
         assert (capped.total, capped.exact, capped.facets_exact) == (5, False, False), way
         assert sum(capped.facets["statut"].values()) == 5
-        with monkeypatch.context() as m:  # refined: its matches listed, but not kept beyond MATCHES_UP_TO
-            m.setattr(postgres, "MATCHES_UP_TO", 100)
-            search_index.search(browsing, OPERATOR, refined)
-        assert answer(browsing, search_index.request("synthétique", {}, "date_maj"))[:2] == (5, False), way
-        backend._matches.clear()  # (too many is kept as such on this version, shared too)
-        search_index.search(browsing, OPERATOR, refined)
+        refined = search_index.search(browsing, OPERATOR, search_index.request(
+            "synthétique", {named[0][0]: (named[0][1],)}, "date_maj"))  # (too many: kept as such, passes again)
+        assert not refined.exact and refined.total <= 5, way
         assert answer(browsing, search_index.request("synthétique", {}, "date_maj"))[:2] == (5, False), way
         backend._matches.clear()
         backend.shared_matches.clear(backend.home)
-        search_index.search(browsing, OPERATOR, refined)  # refined again: listed, kept (with a snapshot)
-        again = answer(browsing, search_index.request("synthétique", {}, "date_maj"))
+        again = answer(browsing, search_index.request("synthétique", {}, "date_maj"))  # listed, kept (with a snapshot)
         assert again == full if way == "memory" else again[:2] == (5, False), way
 
 
@@ -240,7 +237,7 @@ def test_kept_matches_are_of_their_index_version(browsing: Registry, monkeypatch
     assert experiences.publish_upload(browsing, OPERATOR, csv_bytes([row]), "a.csv").accepted
     monkeypatch.setattr(backend.memory, "get", lambda version: snap)  # read before the write
     for _ in range(2):
-        assert backend._kept_matches(version, query, True) is None
+        assert backend._kept_matches(version, query) is None
     assert not backend._matches and not (Path(browsing.settings.home) / "search-matches").exists()
     monkeypatch.undo()
     backend.memory.background = False
@@ -251,41 +248,44 @@ def test_kept_matches_are_of_their_index_version(browsing: Registry, monkeypatch
 
 
 @on_postgres
-def test_a_refining_search_lists_the_matches_of_its_words_once(browsing: Registry,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """In a server (background work on): a search of words without filters is counted by its pass; the first
-    search refining them by a facet lists their matches once (one statement) and is counted from them, as every
-    later one, with no pass — the same answers as SQL's own passes."""
+def test_the_first_search_of_words_lists_their_matches_once(browsing: Registry,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a server (background work on), once the snapshot is read: the first search of some words lists their
+    matches once (one statement) and is counted from them, as every later search of them, filtered or not, with
+    no pass — the same answers as SQL's own passes; before the snapshot is read, passes count."""
     from registry.search import postgres
 
     backend: Any = search.backend(browsing)
+    passes: list[object] = []
+    count = postgres.PostgresSearch._pass_apart
+    monkeypatch.setattr(postgres.PostgresSearch, "_pass_apart", lambda self, *a: passes.append(a) or count(self, *a))
+    with monkeypatch.context() as m:  # no snapshot yet: the passes' way
+        m.setattr(backend.memory, "get", lambda version: None)
+        search_index.search(browsing, OPERATOR, search_index.request("données"))
+    assert passes and not backend._matches
     deadline = time.monotonic() + 30
     while (snap := backend.memory.snapshot) is None or snap.version != backend.version():
         assert time.monotonic() < deadline, "no snapshot read in 30 s"
         search_index.search(browsing, OPERATOR, search_index.request())
         time.sleep(0.05)
+    passes.clear()
     used: list[SearchRequest] = []
     among_matches = backend._among_matches
     monkeypatch.setattr(backend, "_among_matches", lambda snap, mask, req, *a: used.append(req) or among_matches(
         snap, mask, req, *a))
-    passes: list[object] = []
-    count = postgres.PostgresSearch._pass_apart
-    monkeypatch.setattr(postgres.PostgresSearch, "_pass_apart", lambda self, *a: passes.append(a) or count(self, *a))
     listed: list[str] = []
     list_matches = backend._list_matches
     monkeypatch.setattr(backend, "_list_matches", lambda key, snap: listed.append(key[1]) or list_matches(key, snap))
     every = search_index.search(browsing, OPERATOR, search_index.request(limit=1))
     named = [(n, sorted(c, key=lambda k: -c[k])[0]) for n, c in every.facets.items() if c][:3]
-    asked = [search_index.request("capteurs", {n: (v,)}) for n, v in named]
-    search_index.search(browsing, OPERATOR, search_index.request("capteurs"))
-    assert len(passes) == 1 and used == [] and listed == []  # words alone: their pass
+    asked = [search_index.request("capteurs"), *(search_index.request("capteurs", {n: (v,)}) for n, v in named)]
     got = [search_index.search(browsing, OPERATOR, req) for req in asked]
-    assert used == asked and len(passes) == 1 and len(listed) == 1  # refining: listed once, no pass
+    assert used == asked and passes == [] and len(listed) == 1 and all(r.exact for r in got)
     with monkeypatch.context() as m:  # the same answers as SQL's own passes
         m.setattr(backend.memory, "get", lambda version: None)
         forget(backend)
         assert [search_index.search(browsing, OPERATOR, req) for req in asked] == got
-    assert len(passes) > 1
+    assert passes
 
 
 @on_postgres
@@ -726,10 +726,11 @@ def test_a_refined_search_counts_one_new_pass_with_the_same_answers(browsing: Re
 @on_postgres
 def test_passes_and_matches_counted_by_one_process_are_read_by_the_others(browsing: Registry,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A server's processes share their counting passes and the matches of words searched again (files under
+    """A server's processes share their counting passes and the matches of words (files under
     <home>/search-passes and <home>/search-matches): another process (another backend on the same database and
     folder) counts and lists nothing the first one did, with the same answers; never across index versions; a
-    damaged file is counted again."""
+    damaged file is counted again. (MATCHES_UP_TO between the two words' numbers of matches: the matches of one
+    are kept, the other's too many, kept as such, and its searches counted by passes.)"""
     from sqlalchemy import event
 
     from registry.standard import get_standard
@@ -738,7 +739,14 @@ def test_passes_and_matches_counted_by_one_process_are_read_by_the_others(browsi
     first.memory.background = False
     every = search_index.search(browsing, OPERATOR, search_index.request(limit=1))
     (a, x), (b, y) = [(n, sorted(c, key=lambda k: -c[k])[0]) for n, c in every.facets.items() if c][:2]
-    asked = [search_index.request("capteurs", f, limit=10) for f in ({}, {a: (x,)}, {a: (x,), b: (y,)})]
+    with monkeypatch.context() as m:
+        m.setattr(first.memory, "get", lambda version: None)
+        totals = {w: first.search(search_index.request(w, limit=1)).total for w in ("capteurs", "éclairage")}
+    forget(first)
+    assert 0 < totals["éclairage"] < totals["capteurs"]
+    monkeypatch.setattr(postgres, "MATCHES_UP_TO", totals["éclairage"])
+    asked = [search_index.request(w, f, limit=10) for w in ("capteurs", "éclairage")
+             for f in ({}, {a: (x,)}, {a: (x,), b: (y,)})]
     expected = [first.search(req) for req in asked]
     home = Path(browsing.settings.home)
     files = [*(home / "search-passes").rglob("*"), *(home / "search-matches").rglob("*")]
@@ -765,7 +773,7 @@ def test_passes_and_matches_counted_by_one_process_are_read_by_the_others(browsi
         if stored.is_file():
             stored.write_bytes(zlib.compress(b"\xff" * 100_000))
     size = len(second.memory.snapshot.ids)
-    tampered = other().search(search_index.request("capteurs", {}, "date_maj", 50, size - 20))
+    tampered = other().search(search_index.request("éclairage", {}, "date_maj", 50, size - 20))
     assert tampered.total <= size and tampered.hits and all(h.id in second.memory.snapshot.ids
                                                             for h in tampered.hits)
     second.shared_matches.clear(str(home))

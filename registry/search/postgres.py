@@ -394,7 +394,7 @@ class PostgresSearch:
             return Results(0, [], {n: {} for n in self.facets}, None, req)
         if parsed.empty and (snap := self.memory.get(version)) is not None:
             return self._browse(snap, req, clause, params)
-        if query and (kept := self._kept_matches(version, query, bool(req.filters))) is not None:
+        if query and (kept := self._kept_matches(version, query)) is not None:
             return self._among_matches(*kept, req, clause, params, query, parsed)
         key = (version, params["today"], query, parsed.empty, tuple(sorted(req.filters.items())))
         with self._reading() as conn:
@@ -445,15 +445,14 @@ class PostgresSearch:
         place = {doc_id: i for i, doc_id in enumerate(wanted)}
         return self._hit_list(sorted(rows, key=lambda r: place[r.id]), req)
 
-    def _kept_matches(self, version: str, query: str, refining: bool) -> tuple[Snapshot, int] | None:
-        """The matches of the words `query` as a mask of the process's snapshot, from the first search refining
-        these words by facets (`refining`) on this index version: listed once, in full (up to MATCHES_UP_TO), by
-        that search, which is then counted from them, and shared with the other processes (files under
-        <home>/search-matches); every later search of these words is counted here too, exactly, with no SQL pass
-        (`_among_matches`). A search of words without filters counts its pass instead (capped at `exact_up_to`:
-        listing every match of a common word costs two or three passes, ~75 ms for 100,000 matches); a search
-        refining them would need one pass a filter, and more at each click. None: the passes' way (words not
-        refined, too many matches, the snapshot not read yet, or another thread of the process listing them)."""
+    def _kept_matches(self, version: str, query: str) -> tuple[Snapshot, int] | None:
+        """The matches of the words `query` as a mask of the process's snapshot: listed once, in full (up to
+        MATCHES_UP_TO), by the first search of these words on this index version, and shared with the other
+        processes (files under <home>/search-matches); that search and every later one of these words, whatever
+        its filters, is counted from them, exactly, with no SQL pass (`_among_matches`). Listing the matches of
+        a common word costs two or three passes (~75 ms for 100,000 matches, a pass stopping at `exact_up_to`),
+        and a search refining it by facets would count one pass a filter, more at each click. None: the passes'
+        way (too many matches, the snapshot not read yet, or another thread of the process listing them)."""
         key = (version, query)
         with self._counts_lock:
             known = key in self._matches
@@ -468,8 +467,6 @@ class PostgresSearch:
         shared = self.shared_matches.get(self.home, version, (self._database, query)) if self.home else None
         if shared is not None:  # (b"": too many; a file's bits beyond the records are not read)
             return self._keep_matches(key, snap, int.from_bytes(shared, "little") & snap.all if shared else None)
-        if not refining:
-            return None
         with self._counts_lock:
             if key in self._listing:
                 return None
