@@ -147,7 +147,7 @@ class PostgresSearch:
         self._scores: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()  # see `_scores_of`
         self._scored = 0  # scores kept in `_scores`
         self.shared_matches = SharedFiles("search-matches", MATCHES_KEPT * 8)
-        self._listing: set[tuple[str, str]] = set()  # matches being listed by a thread
+        self._listing: set[tuple[str, str]] = set()  # matches being listed (by a search of this process)
         self.exact_up_to, self.ranked = EXACT_UP_TO, RANKED
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its threads)
         self.memory = FacetMemory(engine, self._threads)  # searches without words, counted in this process
@@ -439,11 +439,16 @@ class PostgresSearch:
 
     def _hits_in_order(self, conn: Connection, snap: Snapshot, matches: int, req: SearchRequest) -> list[Hit]:
         """The page of `matches` in the snapshot's order (by update date): its rows read by their keys."""
-        wanted = [snap.ids[p] for p in first_positions(matches, req.offset, req.limit)]
+        return self._page_of(conn, [snap.ids[p] for p in first_positions(matches, req.offset, req.limit)], req)
+
+    def _page_of(self, conn: Connection, wanted: list[str], req: SearchRequest,
+                 scores: Mapping[str, float] | None = None) -> list[Hit]:
+        """The hits of these keys, in this order: their rows and texts read by key (a record removed meanwhile is
+        left out)."""
         rows = conn.execute(text(f"SELECT {HIT_COLUMNS}, 0.0 AS score, t.texte FROM search_documents d "
                                  "JOIN search_texts t USING (id) WHERE d.id = ANY(:ids)"), {"ids": wanted}).all()
         place = {doc_id: i for i, doc_id in enumerate(wanted)}
-        return self._hit_list(sorted(rows, key=lambda r: place[r.id]), req)
+        return self._hit_list(sorted(rows, key=lambda r: place[r.id]), req, scores)
 
     def _kept_matches(self, version: str, query: str) -> tuple[Snapshot, int] | None:
         """The matches of the words `query` as a mask of the process's snapshot: listed once, in full (up to
@@ -715,10 +720,7 @@ class PostgresSearch:
         scores = self._scores_of(conn, version, query, ids)
         # by score, then key (a stable sort: the keys' order kept among equal scores)
         page = sorted(sorted(ids), key=scores.__getitem__, reverse=True)[req.offset:req.offset + req.limit]
-        rows = conn.execute(text(f"SELECT {HIT_COLUMNS}, t.texte FROM search_documents d JOIN search_texts t "
-                                 "USING (id) WHERE d.id = ANY(:ids)"), {"ids": page}).all()
-        place = {doc_id: i for i, doc_id in enumerate(page)}
-        return self._hit_list(sorted(rows, key=lambda r: place[r.id]), req, scores)
+        return self._page_of(conn, page, req, scores)
 
     def _scores_of(self, conn: Connection, version: str, query: str, ids: list[str]) -> dict[str, float]:
         """These records' scores for the words `query`: those kept (per index version, SCORES_KEPT in all, the
