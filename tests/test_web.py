@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,6 +178,29 @@ def test_facets_are_checkboxes_with_counts_and_an_apply_button(client: FlaskClie
     other = next(code for code, ticked in boxes if not ticked)
     both = client.get(f"/recherche?q=&sort=date_maj&statut=abandonne&statut={other}").get_data(as_text=True)
     assert both.count(" checked>") == 2 and both.count(">retirer<") == 2
+
+
+def test_a_hostile_filter_value_is_shown_escaped(client: FlaskClient) -> None:
+    """A value no record has, typed into the URL, stays ticked (with 0) so that it can be removed; every place
+    the page shows it (its checkbox and label, the links adding another value, the active filters) escapes it."""
+    from urllib.parse import quote, quote_plus
+
+    from markupsafe import escape
+
+    hostile = "<script>alert(1)</script>\"'&amp;"
+    shown = str(escape(hostile))  # « &lt;script&gt;…&#34;&#39;&amp;amp; »
+    page = client.get(f"/recherche?statut=abandonne&statut={quote(hostile)}").get_data(as_text=True)
+    assert "<script>alert" not in page and page.count("alert(1)") >= 8
+    assert all(page[:m.start()].endswith(("&lt;script&gt;", "%3Cscript%3E"))
+               for m in re.finditer(r"alert\(1\)", page))  # each time escaped, or percent-encoded in a link
+    assert f'<input type="checkbox" name="statut" value="{shown}" id="f-statut-2" aria-labelledby="l-statut-2 ' \
+           f'n-statut-2" checked> <span><span id="l-statut-2" aria-current="true">{shown}</span> <span class="n" ' \
+           f'id="n-statut-2">(0)</span>' in page
+    adding = re.findall(r'<a href="(/recherche\?q=&amp;sort=date_maj&amp;statut=abandonne&amp;statut=[^"]+)" id="l-',
+                        page)
+    assert len(adding) > 10 and all(f"statut={escape(quote_plus(hostile))}&amp;" in link for link in adding)
+    assert f"Statut : {shown} <a " in page
+
 
 
 @pytest.mark.parametrize("search_registry", [("sqlite", "whoosh"), ("postgresql", "postgresql")], indirect=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import quote, urlencode
 
 from babel.numbers import format_decimal
@@ -20,13 +21,11 @@ from web.pages.memory import remembered
 SHOWN = 6  # values shown before « Voir les N autres valeurs »
 
 
-@dataclass(frozen=True)
-class FacetValue:
+class FacetValue(NamedTuple):  # (a tuple: a search page makes about 240 of them)
     code: str
     label: str
     count: int
     count_text: str  # « 1 234 » in French
-    href: str  # the search with this value added (OR within a facet)
     active: bool
 
 
@@ -35,11 +34,12 @@ class FacetGroup:
     name: str
     title: str
     values: list[FacetValue]
+    base: str  # the search's URL, to which « &name=code » adds a value (OR within a facet)
 
 
 def facet_groups(results: Results, filters: dict[str, tuple[str, ...]], q: str, sort: str,
                  lang: str) -> list[FacetGroup]:
-    """Each facet with its values (active ones first, then by count), and the link that adds each value."""
+    """Each facet with its values (active ones first, then by count)."""
     base = url_for("pages.search") + "?" + urlencode(
         [("q", q), ("sort", sort), *[(k, v) for k, values in filters.items() for v in values]])
     groups = []
@@ -51,22 +51,33 @@ def facet_groups(results: Results, filters: dict[str, tuple[str, ...]], q: str, 
         if not counts:
             continue
         ordered = sorted(counts.items(), key=lambda item: (item[0] not in active, -item[1], item[0]))
-        prefix = base + "&" + quote(name) + "="
-        values = [FacetValue(code, _label(name, code, lang), n, _count_text(n, lang), prefix + quote(code),
-                             code in active) for code, n in ordered]
-        groups.append(FacetGroup(name, facet_title(name, lang), values))
+        values = [FacetValue(code, _label(name, code, lang), n, _count_text(n, lang), code in active)
+                  for code, n in ordered]
+        groups.append(FacetGroup(name, facet_title(name, lang), values, base))
     return groups
 
 
-def value_html(name: str, i: int, v: FacetValue) -> Markup:
-    """One value: a checkbox named by the value's link (or, when active, its text) and its count. Written here
-    rather than in a Jinja macro: a search page has about 240 of them."""
-    ids = f"{name}-{i}"
-    text = (f'<span id="l-{ids}" aria-current="true">{escape(v.label)}</span>' if v.active else
-            f'<a href="{escape(v.href)}" id="l-{ids}">{escape(v.label)}</a>')
-    return Markup(f'<li><input type="checkbox" name="{escape(name)}" value="{escape(v.code)}" id="f-{ids}" '
-                  f'aria-labelledby="l-{ids} n-{ids}"{" checked" if v.active else ""}> <span>{text} '
-                  f'<span class="n" id="n-{ids}">({v.count_text})</span></span></li>')
+def values_html(group: FacetGroup, start: int, stop: int | None = None) -> Markup:
+    """The values group.values[start:stop], each a checkbox named by the value's link (or, when active, its text)
+    and its count: written here rather than in a Jinja loop (a search page has about 240 of them; the escaped
+    names, codes and labels are made once per value and language)."""
+    prefix = escape(group.base)
+    out = []
+    for i, v in enumerate(group.values[start:stop], start + 1):
+        name, code, param, label = _escaped(group.name, v.code, v.label)
+        ids = f"{name}-{i}"
+        text = (f'<span id="l-{ids}" aria-current="true">{label}</span>' if v.active else
+                f'<a href="{prefix}&amp;{param}" id="l-{ids}">{label}</a>')
+        out.append(f'<li><input type="checkbox" name="{name}" value="{code}" id="f-{ids}" aria-labelledby="l-{ids} '
+                   f'n-{ids}"{" checked" if v.active else ""}> <span>{text} <span class="n" id="n-{ids}">'
+                   f'({v.count_text})</span></span></li>')
+    return Markup("".join(out))
+
+
+@lru_cache(maxsize=8192)
+def _escaped(name: str, code: str, label: str) -> tuple[str, str, str, str]:
+    """Escaped for HTML: the facet's name, the value's code, « name=code » for a URL, the value's label."""
+    return str(escape(name)), str(escape(code)), str(escape(quote(name) + "=" + quote(code))), str(escape(label))
 
 
 @lru_cache(maxsize=8192)
@@ -94,6 +105,6 @@ def _render(req: SearchRequest, page: int) -> tuple[str, int]:
     html = render_template("pages/search.html", q=req.text, filters=req.filters, results=results, page=page,
                            size=PAGE_SIZE, last_page=min(last_page, MAX_PAGE_NUMBER), out_of_range=out_of_range,
                            groups=facet_groups(results, req.filters, req.text, req.sort, lang),
-                           shown=SHOWN, value_html=value_html, sorts=search_index.SORTS, sort=req.sort,
+                           shown=SHOWN, values_html=values_html, sorts=search_index.SORTS, sort=req.sort,
                            facet_label=lambda name, code: _label(name, code, lang))
     return html, 404 if out_of_range else 200
