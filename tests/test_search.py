@@ -172,6 +172,10 @@ def test_sorts_snippets_and_suggestions(corpus: Registry) -> None:
         search_index.request("", sort="random")
     with pytest.raises(search_index.InvalidSearch, match="Filtre inconnu"):
         search_index.request("", {"nope": ("x",)})
+    many = {"domaine": tuple(f"v{i}" for i in range(200)), "region": tuple(f"r{i}" for i in range(101))}
+    with pytest.raises(search_index.InvalidSearch, match="Trop de valeurs de filtre : 301 \\(au plus 300\\)"):
+        search_index.request("", many)
+    assert len(search_index.request("", {**many, "region": many["region"][:100]}).filters["region"]) == 100
 
 
 def test_records_with_huge_words_and_compounds_are_indexed_and_found(corpus: Registry) -> None:

@@ -17,6 +17,7 @@ from registry.store import Registry
 
 log = logging.getLogger(__name__)
 MAX_LIMIT = 1000
+MAX_FILTER_VALUES = 300  # values filtered on, all facets together (more than every value of every facet)
 __all__ = ["NONE", "SORTS", "InvalidSearch", "Results", "SearchRequest", "after_write", "background_round",
            "facet_fields", "make_similar", "rebuild", "request", "search", "similar", "sync", "verify", "version"]
 
@@ -74,6 +75,9 @@ def request(text: str = "", filters: dict[str, tuple[str, ...]] | None = None, s
     unknown = [k for k in filters if k not in names]
     if unknown:
         raise InvalidSearch(f"Filtre inconnu : {', '.join(unknown)}. Filtres possibles : {', '.join(names)}.")
+    values = sum(len(v) for v in filters.values())
+    if values > MAX_FILTER_VALUES:  # (a search page links each value with all the others: quadratic in them)
+        raise InvalidSearch(f"Trop de valeurs de filtre : {values} (au plus {MAX_FILTER_VALUES}).")
     if sort not in SORTS:
         raise InvalidSearch(f"Tri inconnu : « {sort} ». Tris possibles : {', '.join(SORTS)}.")
     if not 1 <= limit <= MAX_LIMIT:
