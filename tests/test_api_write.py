@@ -312,6 +312,16 @@ def test_hostile_content_is_stored_as_text_and_shown_escaped(api: Api) -> None:
     assert read(api, PARIS)["record"]["experiences"]["intitule"] == f"Capteurs {script}"
     page = api.web.get(f"/experiences/{PARIS}").get_data(as_text=True)
     assert script not in page and "&lt;script&gt;" in page
+    cards = api.web.get("/recherche?q=capteurs").get_data(as_text=True)
+    assert '">Capteurs &lt;script&gt;alert(1)&lt;/script&gt;</a></h3>' in cards and script not in cards
+    # a free-text value that is a web address becomes a link, escaped; any other scheme stays text
+    link = 'https://exemple.fr/p?a=1&b="<2>'
+    doc = {"objectifs": link, "solution": "javascript:alert(1)"}
+    assert api.web.patch(f"/api/v1/experiences/{PARIS}", json=doc, headers=api.auth("217500016")).status_code == 200
+    page = api.web.get(f"/experiences/{PARIS}").get_data(as_text=True)
+    escaped = "https://exemple.fr/p?a=1&amp;b=&#34;&lt;2&gt;"
+    assert f'<dd><a href="{escaped}">{escaped}</a></dd>' in page and link not in page
+    assert "<dd>javascript:alert(1)</dd>" in page and 'href="javascript' not in page
     csv_text = api.web.get(f"/opendata/experiences/{PARIS}.csv").get_data(as_text=True)
     assert '"=HYPERLINK' not in csv_text and "'=HYPERLINK" in csv_text
 

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 
 import pytest
+from babel.dates import format_date
+from babel.numbers import format_currency
 from flask import Flask
 from flask.testing import FlaskClient
 
 from registry.actions import Caller, experiences, stats
 from registry.config import load_settings
 from registry.paths import DEMO_DIR
+from registry.serialize.labels import facet_label
+from registry.standard import MAIN_RESOURCE, get_standard
 from registry.store import Registry
 
 DEMO_ID = "213105554-2020-001"
@@ -120,3 +126,53 @@ def test_organisation_pages_count_overdue_and_changed_targets_like_the_complianc
     assert org is not None and DEMO_ID in org.changed and org.statistics.figures.targets_changed == 1
     page = client.get(f"/organisations/{DEMO_ID[:9]}").get_data(as_text=True)
     assert '<span class="value">1</span> cibles modifiées après le début' in page
+
+
+def _cards(page: str) -> dict[str, str]:
+    """The result cards of a page, by the record each links to."""
+    return {re.search(r'<a href="/experiences/([^"]+)">', card).group(1): card  # type: ignore[union-attr]
+            for card in page.split('<li class="card">')[1:]}
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_result_card_shows_title_place_dates_badges_and_snippet(client: FlaskClient, lang: str) -> None:
+    std = get_standard().table(MAIN_RESOURCE).by_name
+    cards = _cards(client.get(f"/recherche?q=stationnement&lang={lang}").get_data(as_text=True))
+    card = cards[DEMO_ID]  # Toulouse's parking sensors: abandoned, objectives not reached
+    assert "<h3><a href=\"/experiences/213105554-2020-001\">[Fictif] Capteurs de stationnement connectés sur voirie" \
+           " en centre-ville</a></h3>" in card
+    place = f"Ville de Toulouse · {facet_label('departement', '31', lang)} · " \
+            f"{std['domaine'].label('mobilite_stationnement', lang)}"
+    assert f'<p class="meta">{place}</p>' in card
+    start, updated = ("Début :", "mise à jour le") if lang == "fr" else ("Start:", "updated on")
+    dates = (format_date(dt.date(2020, 10, 1), "long", locale=lang), format_date(dt.date(2022, 6, 14), "long",
+                                                                                  locale=lang))
+    assert f'<p class="meta">{start} {dates[0]} · {updated} {dates[1]}</p>' in card
+    badges = [f'<li class="badge">{std["phase"].label("experimentation", lang)}</li>',
+              f'<li class="badge error">{std["statut"].label("abandonne", lang)}</li>',
+              f'<li class="badge error">{std["resultat"].label("objectifs_non_atteints", lang)}</li>']
+    assert f'<ul class="badges">{"".join(badges)}' in card  # (then « targets changed » once another test changed them)
+    assert re.search(r'<p class="snippet">[^<]*<mark>stationnement</mark>', card, re.I)
+    late = _cards(client.get(f"/recherche?resultats_en_retard=oui&lang={lang}").get_data(as_text=True))
+    assert late and all('<li class="badge error">' + ("Résultats en retard" if lang == "fr" else "Results overdue")
+                        + "</li>" in c for c in late.values())
+
+
+def test_record_values_are_shown_by_their_field_type(client: FlaskClient) -> None:
+    std = get_standard().table(MAIN_RESOURCE).by_name
+    page = client.get(f"/experiences/{DEMO_ID}").get_data(as_text=True)
+
+    def shown(name: str, value: str) -> bool:
+        return f"<dt>{std[name].title}</dt><dd>{value}</dd>" in page
+
+    euros = {n: format_currency(v, "EUR", format="#,##0 ¤", locale="fr", currency_digits=False)
+             for n, v in (("cout_prevu", 210000), ("cout_reel", 268000), ("economies_annuelles", -52000))}
+    assert all(shown(n, text) for n, text in euros.items())  # amounts in euros, French format
+    assert shown("technologies", ", ".join(std["technologies"].label(c) for c in
+                                           ("capteurs_iot", "reseau_bas_debit", "application_mobile")))
+    assert shown("niveau_participation_citoyenne", std["niveau_participation_citoyenne"].label("consultation"))
+    assert shown("millesime_cog", "2026")  # a year, not « 2 026 »
+    assert shown("date_maj", format_date(dt.date(2022, 6, 14), "long", locale="fr"))
+    url = "https://www.toulouse.example/stationnement-connecte"
+    assert shown("liens", f'<a href="{url}">{url}</a>')
+    assert shown("financements", "Ville de Toulouse 70 %, Toulouse Métropole 30 %")

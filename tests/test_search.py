@@ -148,7 +148,9 @@ def test_filters_combine_and_counts_equal_what_the_filter_returns(corpus: Regist
         late = search_index.search(corpus, OPERATOR, search_index.request(text)).facets["resultats_en_retard"]
         assert sum(late.values()) == len(CORPUS), text
         for code, n in late.items():
-            assert len(found(corpus, text, resultats_en_retard=(code,))) == n, (text, code)
+            hits = search_index.search(corpus, OPERATOR, search_index.request(
+                text, {"resultats_en_retard": (code,)}, limit=100)).hits
+            assert len(hits) == n and {h.facets["resultats_en_retard"] for h in hits} == {(code,)}, (text, code)
     # the same for a facet of several values per record, and for one with words
     for text, name in (("", "technologies"), ("capteur", "technologies"), ("", "statut")):
         every = search_index.search(corpus, OPERATOR, search_index.request(text)).facets[name]

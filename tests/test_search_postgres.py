@@ -410,6 +410,8 @@ def test_results_overdue_with_words_are_those_of_the_due_date(browsing: Registry
         every = search_index.search(browsing, OPERATOR, search_index.request(words, limit=200))
         matched = {h.id for h in every.hits}
         assert len(matched) == every.total
+        # each hit says whether its results are overdue (the result cards' badge): from the same columns
+        assert {h.id for h in every.hits if h.facets["resultats_en_retard"] == ("oui",)} == matched & overdue
         for code, expected in (("oui", matched & overdue), ("non", matched - overdue)):
             got = search_index.search(browsing, OPERATOR,
                                       search_index.request(words, {"resultats_en_retard": (code,)}, limit=200))

@@ -11,6 +11,12 @@ YES, NO = "oui", "non"
 OVERDUE = "resultats_en_retard"  # derived: results due before today and not published
 
 
+def overdue(results_due: str | None, published: bool, today: str) -> str:
+    """A record's value of OVERDUE on `today` (ISO dates): « oui » when its results were due before and are not
+    published."""
+    return YES if results_due and results_due < today and not published else NO
+
+
 @dataclass(frozen=True)
 class Facet:
     name: str

@@ -35,7 +35,7 @@ from registry.db import make_engine, reading
 from registry.search import pg_similar, snippets, spelling
 from registry.search.bits import first_positions
 from registry.search.documents import Doc
-from registry.search.fields import NO, OVERDUE, YES, facet_names, facets
+from registry.search.fields import NO, OVERDUE, YES, facet_names, facets, overdue
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.pg_memory import VERSION, FacetMemory, Snapshot, version_name
 from registry.search.pg_text import folded_words, quote
@@ -93,7 +93,7 @@ MATCHES_UP_TO = 200_000
 MATCHES_KEPT = 128  # masks per process (12.5 KB each at 100,000 records)
 SCORES_KEPT = 100_000  # ranked records' scores kept per process (see `_scores_of`; ~100 bytes each)
 Pass = tuple[int, dict[str, dict[str, int]]]  # matches counted, and facet → value → count
-HIT_COLUMNS = "id, intitule, nom_porteur, date_maj, date_debut, cout, facet_values"
+HIT_COLUMNS = "id, intitule, nom_porteur, date_maj, date_debut, cout, facet_values, results_due, results_published"
 ORDER = {"date_maj": "date_maj DESC, id", "date_debut": "date_debut DESC, id", "cout": "cout DESC NULLS LAST, id"}
 
 
@@ -751,12 +751,14 @@ class PostgresSearch:
     def _hit_list(self, rows: Iterable[Any], req: SearchRequest,
                   scores: Mapping[str, float] | None = None) -> list[Hit]:
         terms = {t.text for w in parse(req.text).words() for t in self.analyzer(w)}
+        today = dt.date.today().isoformat()
         hits = []
         for row in rows:
             facets: dict[str, tuple[str, ...]] = {}
             for value in row.facet_values:
                 name, _, code = value.partition("=")
                 facets[name] = (*facets.get(name, ()), code)
+            facets[OVERDUE] = (overdue(row.results_due, row.results_published, today),)  # (of today: not stored)
             snippet = snippets.snippet(row.texte, terms, self.analyzer) if req.snippets else ""
             hits.append(Hit(row.id, row.intitule, row.nom_porteur, row.date_maj, row.date_debut, facets, snippet,
                             scores[row.id] if scores is not None else float(row.score)))

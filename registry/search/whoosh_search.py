@@ -29,7 +29,7 @@ from registry.search import snippets, spelling, whoosh_similar
 from registry.search.backend import BATCH, KEPT, MAX_AGE
 from registry.search.bits import bitmask, counted
 from registry.search.documents import Doc
-from registry.search.fields import NO, OVERDUE, YES, facet_names
+from registry.search.fields import NO, OVERDUE, YES, facet_names, overdue
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.query import Clause, ParsedQuery, parse
 from registry.search.whoosh_index import FORMAT, IndexBusy, IndexFolder, analyzer, fold
@@ -284,11 +284,13 @@ class WhooshSearch:
         page = top if top is not None else self._page(s, query, final, req) if final else []
         terms = {t for _, t in query.iter_all_terms() if isinstance(t, str)} if query is not None else set()
         terms |= {t.decode() for _, t in query.iter_all_terms() if isinstance(t, bytes)} if query else set()
+        today = dt.date.today().isoformat()
         hits = []
         for docnum, score in page:
             stored = s.stored_fields(docnum)
             snippet = snippets.snippet(stored.get("texte", ""), terms, self.analyzer) if req.snippets else ""
             facets = {n: tuple(stored.get(n, "").split()) for n in self.facets if n != OVERDUE}
+            facets[OVERDUE] = (overdue(stored.get("results_due"), stored.get("results_published") == YES, today),)
             hits.append(Hit(stored["id"], stored["intitule"], stored["nom_porteur"], stored.get("date_maj", ""),
                             stored.get("date_debut", ""), facets, snippet, score))
         return hits
