@@ -10,7 +10,7 @@ import logging
 
 from registry import search as backend
 from registry.actions.authz import Caller, Permission, check
-from registry.search import Results, SearchRequest
+from registry.search import Hit, Results, SearchRequest
 from registry.search.fields import NONE, SORTS
 from registry.standard import get_standard
 from registry.store import Registry
@@ -18,7 +18,7 @@ from registry.store import Registry
 log = logging.getLogger(__name__)
 MAX_LIMIT = 1000
 MAX_FILTER_VALUES = 300  # values filtered on, all facets together (more than every value of every facet)
-__all__ = ["NONE", "SORTS", "InvalidSearch", "Results", "SearchRequest", "after_write", "background_round",
+__all__ = ["NONE", "SORTS", "Hit", "InvalidSearch", "Results", "SearchRequest", "after_write", "background_round",
            "facet_fields", "make_similar", "rebuild", "request", "search", "similar", "sync", "verify", "version"]
 
 

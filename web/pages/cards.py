@@ -12,7 +12,7 @@ from flask import Blueprint, g, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
-from registry.search.model import Hit
+from registry.actions.index import Hit
 from registry.serialize.labels import facet_label
 from web.pages.formatting import date_text
 
