@@ -17,7 +17,7 @@
    total, every facet and snippets; p50/p95, the p95 of queries matching more than 20 % of the records
    apart, index build time and size, peak memory of this process. Baseline in the same run: SQLite FTS5
    (unicode61, accents removed, no stemming) over the same texts: count, top 20 by bm25, facet counts by
-   GROUP BY.
+   GROUP BY. Also the analyser's CPU a word, against the former chain of Whoosh's filters.
 Everything listens on 127.0.0.1 (PostgreSQL is started by tests/services.py); loops are bounded.
 """
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import csv
+import itertools
 import math
 import random
 import re
@@ -359,6 +360,7 @@ def run(args: argparse.Namespace) -> None:
         if args.relevance_only:
             return
         data = corpus(work / "speed", args.experiences, args.seed)
+        analysis_speed(data)
         reqs = queries(words, args.queries, args.seed)
         for backend in backends:
             reg = make_registry(work / "speed-run", backend, pg)
@@ -385,6 +387,27 @@ def run(args: argparse.Namespace) -> None:
         if pg is not None:
             pg.stop()  # type: ignore[attr-defined]
         shutil.rmtree(work, ignore_errors=True)
+
+
+def analysis_speed(data: Path, records: int = 500) -> None:
+    """The analyser (words, folding, stop words, stems: indexing, queries and snippets all use it) over the
+    free texts of the first records, against the former chain of Whoosh's filters (the baseline, same run)."""
+    from registry.search.whoosh_index import analyzer, former_analyzer
+
+    with (data / "experiences.csv").open(encoding="utf-8") as fh:
+        texts = [" ".join(v for v in row.values() if v) for row in itertools.islice(csv.DictReader(fh), records)]
+    timings = {}
+    for name, make in (("one step", analyzer), ("former chain", former_analyzer)):
+        a, best, words = make(), math.inf, 0
+        for _ in range(3):
+            t0, words = time.process_time(), 0
+            for text in texts:
+                words += sum(1 for _ in a(text, positions=True))
+            best = min(best, time.process_time() - t0)
+        timings[name] = best * 1e6 / max(words, 1)
+        print(f"analysis [{name}]: {words} words of {len(texts)} records, {timings[name]:.2f} µs a word (CPU, "
+              f"best of 3)")
+    print(f"ratio analysis one step / former chain: {timings['one step'] / timings['former chain']:.2f}")
 
 
 def index_size(reg: Registry) -> int:
