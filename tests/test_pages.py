@@ -61,6 +61,11 @@ def test_exports_of_the_current_search(client: FlaskClient) -> None:
     api = client.get("/api/search?statut=abandonne").get_json()
     assert len(rows) == api["count"] and {r["statut"] for r in rows} == {"abandonne"}
     assert rows[0]["statut_libelle"] == "Abandonné"
+    # whether its results are overdue (of the day) and its targets changed, as the result cards' badges say
+    late = list(csv.DictReader(io.StringIO(client.get("/recherche.csv?resultats_en_retard=oui").get_data(
+        as_text=True).lstrip("\ufeff"))))
+    assert late and {(r["resultats_en_retard"], r["resultats_en_retard_libelle"]) for r in late} == {("oui", "Oui")}
+    assert {r["resultats_en_retard"] for r in rows} <= {"oui", "non"} and all(r["cibles_modifiees"] for r in rows)
     data = client.get("/recherche.json?statut=abandonne").get_json()
     assert data["count"] == api["count"]
 

@@ -157,7 +157,7 @@ def indicator_svg(values: Sequence[tuple[str, float | None]], label: str) -> str
 
 
 HIT_COLUMNS = ("id_experience", "intitule", "nom_porteur", "date_debut", "date_maj", "domaine", "phase", "statut",
-               "resultat", "region", "departement")
+               "resultat", "region", "departement", "resultats_en_retard", "cibles_modifiees")
 
 
 def hits_csv(hits: Iterable[Hit], base: str, lang: str = "fr") -> str:
