@@ -378,8 +378,9 @@ TEXTS = st.lists(st.one_of(st.text(alphabet=TEXT_CHARS, max_size=30), st.sampled
 def test_the_analyzer_in_one_step_says_what_whooshs_filters_said(text: str, kwargs: dict[str, bool]) -> None:
     """The words of an index (Whoosh's and PostgreSQL's), of a query and of a snippet are made by `WordFilter`
     where five of Whoosh's filters did it in turn: the same words, places, offsets and stop marks, however the
-    analyser is called (the former filters stay named by indexes written before)."""
-    new, former = _analyzers()
+    analyser is called (the former filters stay named by indexes written before); PostgreSQL's tsvectors by
+    `stem_places`, the same places and stems without Whoosh's tokens."""
+    new, former, places = _analyzers()
 
     def words(a: Any) -> list[tuple[Any, ...]]:
         return [(t.text, t.stopped, getattr(t, "pos", None), getattr(t, "startchar", None),
@@ -389,13 +390,16 @@ def test_the_analyzer_in_one_step_says_what_whooshs_filters_said(text: str, kwar
     assert words(new) == words(former)  # (again, its memory of words now holding them)
     plain = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")  # what COMPOUND finds, written the obvious way
     assert [m.span() for m in COMPOUND.finditer(text)] == [m.span() for m in plain.finditer(text)]
+    # the tsvectors' (place, stem) pairs, made without Whoosh's tokens
+    assert list(places(text)) == [(t.pos, t.text) for t in new(text, positions=True)]
 
 
 @functools.cache
-def _analyzers() -> tuple[Any, Any]:
-    from registry.search.whoosh_index import analyzer, former_analyzer
+def _analyzers() -> tuple[Any, Any, Any]:
+    from registry.search.whoosh_index import analyzer, former_analyzer, stem_places
 
-    return analyzer(), former_analyzer()
+    fr = analyzer()
+    return fr, former_analyzer(), stem_places(fr)
 
 
 def test_the_index_is_in_step_after_each_write(corpus: Registry) -> None:

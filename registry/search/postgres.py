@@ -40,7 +40,7 @@ from registry.search.model import Hit, Results, SearchRequest
 from registry.search.pg_memory import VERSION, FacetMemory, Snapshot, version_name
 from registry.search.pg_text import folded_words, quote
 from registry.search.query import Clause, ParsedQuery, parse
-from registry.search.whoosh_index import IndexBusy, analyzer, fold
+from registry.search.whoosh_index import IndexBusy, analyzer, fold, stem_places
 from registry.shared_files import SharedFiles
 from registry.standard import Standard
 
@@ -139,6 +139,7 @@ class PostgresSearch:
         self.places = {f.name: i for i, f in enumerate(
             (f for f in facets(std) if not f.multi and f.name != OVERDUE), 1)}
         self.analyzer = analyzer()
+        self.stemmed = stem_places(self.analyzer)  # a text's (place, stem) pairs, for tsvectors
         self._local = threading.local()
         self._counts: OrderedDict[tuple[Any, ...], tuple[int, bool, bool, dict[str, dict[str, int]]]] = OrderedDict()
         self._counts_lock = threading.Lock()  # for `_passes`, `_matches` and `_listing` too
@@ -226,14 +227,14 @@ class PostgresSearch:
         start = 1
         for value, weight in ((doc.intitule, "A"), (doc.nom_porteur, "B"), ("" if title_only else doc.texte, "D")):
             last, place, previous, here = start, None, None, None  # (here: the first word at this place)
-            for token in self.analyzer(value, positions=True):
-                pos = min(start + token.pos, MAX_POSITION)
-                if not add(token.text, f"{pos}{weight}"):
+            for at, stem in self.stemmed(value):  # (what `self.analyzer(value, positions=True)` gives)
+                pos = min(start + at, MAX_POSITION)
+                if not add(stem, f"{pos}{weight}"):
                     break
-                if token.pos != place:
-                    place, previous, here = token.pos, here, token.text
-                if previous is not None and not title_only and f"{previous} {token.text}" not in positions:
-                    add(f"{previous} {token.text}", f"{pos}{weight}")
+                if at != place:
+                    place, previous, here = at, here, stem
+                if previous is not None and not title_only and f"{previous} {stem}" not in positions:
+                    add(f"{previous} {stem}", f"{pos}{weight}")
                 last = pos
             start = last + FIELD_GAP
         words = [f"{quote(word)}:{','.join(p)}" for word, p in positions.items()]
