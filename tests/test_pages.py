@@ -161,6 +161,8 @@ def test_a_result_card_shows_title_place_dates_badges_and_snippet(client: FlaskC
     late = _cards(client.get(f"/recherche?resultats_en_retard=oui&lang={lang}").get_data(as_text=True))
     assert late and all('<li class="badge error">' + ("Résultats en retard" if lang == "fr" else "Results overdue")
                         + "</li>" in c for c in late.values())
+    # a result with no tone of its own (« non évalué ») is a plain badge
+    assert any(f'<li class="badge">{std["resultat"].label("non_evalue", lang)}</li>' in c for c in late.values())
 
 
 def test_record_values_are_shown_by_their_field_type(client: FlaskClient) -> None:

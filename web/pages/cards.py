@@ -33,8 +33,8 @@ def result_badges(statut: Any, resultat: Any, phase: Any = "", overdue: Any = Fa
         out.append(f'<li class="badge {STATUT_TONE.get(str(statut), "info")}">{_label("statut", str(statut), lang)}'
                    '</li>')
     if resultat:
-        out.append(f'<li class="badge {RESULTAT_TONE.get(str(resultat), "")}">'
-                   f'{_label("resultat", str(resultat), lang)}</li>')
+        tone = RESULTAT_TONE.get(str(resultat))  # (« non évalué », « sans objet »: no tone)
+        out.append(f'<li class="badge{" " + tone if tone else ""}">{_label("resultat", str(resultat), lang)}</li>')
     if overdue:
         out.append(f'<li class="badge error">{texts["overdue"]}</li>')
     if changed:
