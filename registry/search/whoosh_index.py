@@ -30,7 +30,7 @@ from whoosh.analysis import (
     StemFilter,
     StopFilter,
 )
-from whoosh.codec.whoosh3 import W3Codec, W3PerDocReader
+from whoosh.codec.whoosh3 import W3Codec, W3PerDocReader, W3Segment
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.lang import stemmer_for_language, stopwords_for_language
 from whoosh.support.charset import accent_map
@@ -161,10 +161,14 @@ class _PerDocReader(W3PerDocReader):
 
 class Codec(W3Codec):
     """Whoosh's codec for writing, with `_PerDocReader` (its writer reads a new segment's lengths once its columns
-    are closed: none appears later). Readers of the index use Whoosh's own, named by its segments."""
+    are closed: none appears later). The segments it makes name Whoosh's own codec: the index's files are Whoosh's
+    alone, and its readers use Whoosh's codec."""
 
     def per_document_reader(self, storage: Any, segment: Any) -> W3PerDocReader:
         return _PerDocReader(storage, segment)
+
+    def new_segment(self, storage: Any, indexname: str) -> W3Segment:
+        return W3Segment(W3Codec(), indexname)
 
 
 WORDS = re.compile(r"\w+")  # a text's words as snippets and PostgreSQL's word counts read them
