@@ -138,19 +138,9 @@ SORT_LABELS = {"pertinence": ("pertinence", "relevance"), "date_maj": ("dernièr
 
 
 def _template_helpers() -> dict[str, Any]:
-    std = get_standard()
-
-    def label(table: str, field: str, code: str) -> str:
-        spec = std.table(table).by_name[field]
-        if spec.is_list:
-            return ", ".join(spec.label(c, g.lang) for c in code.split(spec.list_separator or "|") if c)
-        return spec.label(code, g.lang) if spec.codes else code
-
-    def title(table: str, field: str) -> str:
-        return std.table(table).by_name[field].heading(g.lang)
-
+    """What every template may use; a field's `label` and `title` are template globals (web/pages/values.py)."""
     lang = g.get("lang", "fr")
-    return {"std": std, "label": label, "title": title, "lang": lang, "MAIN": MAIN_RESOURCE,
+    return {"std": get_standard(), "lang": lang, "MAIN": MAIN_RESOURCE,
             "facet_title": lambda name: facet_title(name, lang),
             "facet_label": lambda name, code: facet_label(name, code, lang),
             "sort_label": lambda s: SORT_LABELS[s][lang == "en"]}

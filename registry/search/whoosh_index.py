@@ -66,27 +66,35 @@ EXTRA_STOP_WORDS = ("les", "cet", "cette", "ni", "car", "donc", "dont", "ainsi")
 MAX_WORD = 120
 
 
-class FeminineFilter(Filter):
+def feminine(text: str) -> str:
     """Once accents are folded the French stemmer no longer sees « -ée(s) »: « connectées » would stem to
     « connecte » and « connecté » to « connect ». Folding « -ee(s) » to « -e » first makes them meet."""
+    if text.endswith("ees"):
+        return text[:-2]
+    return text[:-1] if text.endswith("ee") else text
+
+
+def plural_o(text: str) -> str:
+    """The French stemmer keeps an « s » after « o » (« gros »): « vidéos » and « vidéo », « vélos » and « vélo »
+    would never meet. A final « -os » is made « -o » first (words of four letters or more)."""
+    return text[:-1] if len(text) > 3 and text.endswith("os") else text
+
+
+class FeminineFilter(Filter):
+    """`feminine`, as a filter (named by indexes written before `WordFilter`)."""
 
     def __call__(self, tokens: Iterator[Any]) -> Iterator[Any]:
         for t in tokens:
-            if t.text.endswith("ees"):
-                t.text = t.text[:-2]
-            elif t.text.endswith("ee"):
-                t.text = t.text[:-1]
+            t.text = feminine(t.text)
             yield t
 
 
 class PluralOFilter(Filter):
-    """The French stemmer keeps an « s » after « o » (« gros »): « vidéos » and « vidéo », « vélos » and « vélo »
-    would never meet. A final « -os » is made « -o » first (words of four letters or more)."""
+    """`plural_o`, as a filter (named by indexes written before `WordFilter`)."""
 
     def __call__(self, tokens: Iterator[Any]) -> Iterator[Any]:
         for t in tokens:
-            if len(t.text) > 3 and t.text.endswith("os"):
-                t.text = t.text[:-1]
+            t.text = plural_o(t.text)
             yield t
 
 
@@ -118,17 +126,12 @@ class WordFilter(Filter):
         """(the word's text, stopped)."""
         found = self.memo.get(raw)
         if found is None:
-            text = raw.lower().translate(FOLD)
-            if text.endswith("ees"):
-                text = text[:-2]
-            elif text.endswith("ee"):
-                text = text[:-1]
-            if len(text) > 3 and text.endswith("os"):
-                text = text[:-1]
+            text = plural_o(feminine(raw.lower().translate(FOLD)))
             found = (text, not 2 <= len(text) <= MAX_WORD or text in self.stops)
-            if len(self.memo) >= self.MEMO:
-                self.memo = {}
-            self.memo[raw] = found
+            if len(raw) <= MAX_WORD:  # (a longer « word » is stopped anyway: not kept, however many come)
+                if len(self.memo) >= self.MEMO:
+                    self.memo = {}
+                self.memo[raw] = found
         return found
 
     def __call__(self, tokens: Iterator[Any]) -> Iterator[Any]:
@@ -177,6 +180,11 @@ WORDS = re.compile(r"\w+")  # a text's words as snippets and PostgreSQL's word c
 COMPOUND = re.compile(r"(?<![^\W\d_])[^\W\d_]++(?:-[^\W\d_]++)+")
 
 
+def compounds(value: str) -> dict[int, str]:
+    """Each compound of the text (NFKC) by its first character's place, written together (« vidéoprotection »)."""
+    return {m.start(): m.group().replace("-", "") for m in COMPOUND.finditer(value)} if "-" in value else {}
+
+
 class NormalizingTokenizer(RegexTokenizer):
     """Words of the text in NFKC (see `fold`): a word whose accents are decomposed is still one word. A
     compound written with hyphens is also one word written together, at the place of its first part
@@ -185,7 +193,7 @@ class NormalizingTokenizer(RegexTokenizer):
 
     def __call__(self, value: str, **kwargs: Any) -> Any:
         value = unicodedata.normalize("NFKC", value)
-        joined = {m.start(): m.group().replace("-", "") for m in COMPOUND.finditer(value)} if "-" in value else {}
+        joined = compounds(value)
         if not joined or not kwargs.get("tokenize", True):
             yield from super().__call__(value, **kwargs)
             return
@@ -218,8 +226,13 @@ def analyzer() -> Analyzer:
     """Words (NFKC), lower case, accents folded BEFORE the French stemmer (so « sécurité » and « securite »
     meet), ligatures written out, stop words (folded too) and words over MAX_WORD characters removed, « -ée(s) »
     and « -os » endings evened out."""
-    stops = frozenset(fold(w) for w in (*stopwords_for_language("fr"), *EXTRA_STOP_WORDS))
-    return NormalizingTokenizer() | WordFilter(stops) | PlaceFilter() | CachedStemFilter(lang="fr")
+    return NormalizingTokenizer() | WordFilter(stop_words()) | PlaceFilter() | CachedStemFilter(lang="fr")
+
+
+@functools.cache
+def stop_words() -> frozenset[str]:
+    """French stop words, folded as the words they are compared with."""
+    return frozenset(fold(w) for w in (*stopwords_for_language("fr"), *EXTRA_STOP_WORDS))
 
 
 def stem_places(fr: Analyzer) -> Callable[[str], Iterator[tuple[int, str]]]:
@@ -230,7 +243,7 @@ def stem_places(fr: Analyzer) -> Callable[[str], Iterator[tuple[int, str]]]:
 
     def places(value: str) -> Iterator[tuple[int, str]]:
         value = unicodedata.normalize("NFKC", value)
-        joined = {m.start(): m.group().replace("-", "") for m in COMPOUND.finditer(value)} if "-" in value else {}
+        joined = compounds(value)
         pos, last = None, None
         for n, match in enumerate(expression.finditer(value)):
             start = match.start()
@@ -250,7 +263,7 @@ def stem_places(fr: Analyzer) -> Callable[[str], Iterator[tuple[int, str]]]:
 
 def former_analyzer() -> Analyzer:
     """The same analysis in Whoosh's filters, one after another, as before `WordFilter` (to check they agree)."""
-    stops = frozenset(fold(w) for w in (*stopwords_for_language("fr"), *EXTRA_STOP_WORDS))
+    stops = stop_words()
     return (NormalizingTokenizer() | LowercaseFilter() | CharsetFilter(FOLD) | FeminineFilter() | PluralOFilter()
             | StopFilter(stoplist=stops, minsize=2, maxsize=MAX_WORD, renumber=False) | PlaceFilter()
             | StemFilter(lang="fr"))

@@ -14,8 +14,9 @@ from markupsafe import Markup, escape
 
 from registry.actions import index as search_index
 from registry.actions.index import Results, SearchRequest
-from registry.serialize.labels import facet_label, facet_title
+from registry.serialize.labels import facet_title
 from web.context import MAX_PAGE_NUMBER, PAGE_SIZE, caller, registry, search_request
+from web.pages.cards import value_label
 from web.pages.memory import remembered
 
 SHOWN = 6  # values shown before « Voir les N autres valeurs »
@@ -51,7 +52,7 @@ def facet_groups(results: Results, filters: dict[str, tuple[str, ...]], q: str, 
         if not counts:
             continue
         ordered = sorted(counts.items(), key=lambda item: (item[0] not in active, -item[1], item[0]))
-        values = [FacetValue(code, _label(name, code, lang), n, _count_text(n, lang), code in active)
+        values = [FacetValue(code, value_label(name, code, lang), n, _count_text(n, lang), code in active)
                   for code, n in ordered]
         groups.append(FacetGroup(name, facet_title(name, lang), values, base))
     return groups
@@ -80,11 +81,6 @@ def _escaped(name: str, code: str, label: str) -> tuple[str, str, str, str]:
     return str(escape(name)), str(escape(code)), str(escape(quote(name) + "=" + quote(code))), str(escape(label))
 
 
-@lru_cache(maxsize=8192)
-def _label(name: str, code: str, lang: str) -> str:
-    return facet_label(name, code, lang)
-
-
 @lru_cache(maxsize=4096)
 def _count_text(n: int, lang: str) -> str:
     return format_decimal(n, locale=lang)
@@ -106,5 +102,5 @@ def _render(req: SearchRequest, page: int) -> tuple[str, int]:
                            size=PAGE_SIZE, last_page=min(last_page, MAX_PAGE_NUMBER), out_of_range=out_of_range,
                            groups=facet_groups(results, req.filters, req.text, req.sort, lang),
                            shown=SHOWN, values_html=values_html, sorts=search_index.SORTS, sort=req.sort,
-                           facet_label=lambda name, code: _label(name, code, lang))
+                           facet_label=lambda name, code: value_label(name, code, lang))
     return html, 404 if out_of_range else 200

@@ -1,7 +1,7 @@
 """A record's values as HTML, by what the standard says of each field: codes as their labels, amounts in euros,
 dates and numbers in French (or English), lists item by item, web addresses as links. Python rather than a Jinja
-macro: a record page shows about 30 values (templates call `field_value(table, field, value)` and
-`field_heading(table, field)`)."""
+macro: a record page shows about 30 values (templates call `field_value(table, field, value)`, `label(table,
+field, code)` and `title(table, field)`)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,8 @@ NOT_A_NUMBER = ("millesime_cog",)  # an integer read as a year (« 2025 », not 
 def field_value(table: str, name: str, value: Any) -> Markup:
     """One value of the field `name` of `table`, escaped, links made only of http(s) addresses."""
     spec = _spec(table, name)
-    lang = str(g.get("lang", "fr"))
     if spec.codes:
-        if spec.is_list:
-            return escape(", ".join(spec.label(c, lang) for c in str(value).split(spec.list_separator or "|") if c))
-        return escape(spec.label(value, lang))
+        return escape(field_label(table, name, value))
     if name in COST_FIELDS:
         return escape(amount_text(value))
     if spec.type == "date":
@@ -35,6 +32,15 @@ def field_value(table: str, name: str, value: Any) -> Markup:
     if spec.is_list:
         return Markup(", ").join(_linked(item) for item in str(value).split(spec.list_separator or "|") if item)
     return _linked(value)
+
+
+def field_label(table: str, name: str, code: Any) -> str:
+    """A coded value's label in the request's language (a list's: each item's, joined by commas); any other value
+    as it is."""
+    spec, lang = _spec(table, name), str(g.get("lang", "fr"))
+    if spec.is_list:
+        return ", ".join(spec.label(c, lang) for c in str(code).split(spec.list_separator or "|") if c)
+    return spec.label(code, lang) if spec.codes else code
 
 
 def field_heading(table: str, name: str) -> str:
@@ -59,4 +65,5 @@ def _heading(table: str, name: str, lang: str) -> str:
 
 def register(bp: Blueprint) -> None:
     bp.add_app_template_global(field_value, "field_value")
-    bp.add_app_template_global(field_heading, "field_heading")
+    bp.add_app_template_global(field_label, "label")
+    bp.add_app_template_global(field_heading, "title")
