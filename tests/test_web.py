@@ -200,6 +200,11 @@ def test_a_hostile_filter_value_is_shown_escaped(client: FlaskClient) -> None:
                         page)
     assert len(adding) > 10 and all(f"statut={escape(quote_plus(hostile))}&amp;" in link for link in adding)
     assert f"Statut : {shown} <a " in page
+    # the same on the facets the registry computes (no field of the standard: their labels are its own words)
+    for name in ("resultats_en_retard", "cibles_modifiees", "annee_debut", "region", "departement"):
+        answer = client.get(f"/recherche?{name}=oui&{name}={quote(hostile)}")
+        text = answer.get_data(as_text=True)
+        assert answer.status_code == 200 and "<script>alert" not in text and f">{shown}</span>" in text, name
     # each value's link holds all the others: a page of thousands would be quadratic (2,000: 71 MB); refused
     flood = client.get("/recherche?" + "&".join(f"domaine=v{i}" for i in range(2000)))
     assert flood.status_code == 400 and "Trop de valeurs de filtre : 2000 (au plus 300)" in flood.get_data(

@@ -27,6 +27,7 @@ def facet_title(name: str, lang: str = "fr") -> str:
 
 
 def facet_label(name: str, code: str, lang: str = "fr") -> str:
+    """A facet value's label; a value the facet does not know (typed into a URL) as it is."""
     if code == NONE or (name in ("resultats_en_retard", "cibles_modifiees") and code in WORDS):
         return _pick(WORDS[code], lang)
     if name == "region":
@@ -35,6 +36,5 @@ def facet_label(name: str, code: str, lang: str = "fr") -> str:
     if name == "departement":
         dep = get_geography().departement(code)
         return f"{dep.nom} ({dep.code})" if dep else code
-    if name == "annee_debut":
-        return code
-    return get_standard().main.by_name[name].label(code, lang)
+    field = get_standard().main.by_name.get(name)  # (the computed facets are no field of the standard)
+    return field.label(code, lang) if field is not None else code
