@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from babel.dates import format_date
@@ -131,6 +132,33 @@ def test_organisation_pages_count_overdue_and_changed_targets_like_the_complianc
     assert org is not None and DEMO_ID in org.changed and org.statistics.figures.targets_changed == 1
     page = client.get(f"/organisations/{DEMO_ID[:9]}").get_data(as_text=True)
     assert '<span class="value">1</span> cibles modifiées après le début' in page
+
+
+def test_the_home_pages_latest_updates_show_the_same_badges_as_the_compliance_page(tmp_path: Path) -> None:
+    from tests.helpers import csv_bytes
+    from web.app import create_app
+
+    reg = Registry(load_settings(home=str(tmp_path)))
+    reg.migrate()
+    admin, anyone, nice = Caller.operator(), Caller.anonymous(), "210600888-2022-001"
+    assert experiences.publish_file(reg, admin, DEMO_DIR).accepted
+    # updated last: Toulouse's record with a target changed after its start, then Nice's (results overdue)
+    rows = [dict(r) for r in experiences.get(reg, admin, DEMO_ID).record["indicateurs"]]
+    target = next(r for r in rows if r["type_valeur"] == "cible")
+    target["valeur"] = str(float(target["valeur"]) + 1)
+    assert experiences.publish_upload(reg, admin, csv_bytes(rows, "indicateurs"), "i.csv").accepted
+    main = dict(experiences.get(reg, admin, nice).record[MAIN_RESOURCE])
+    main["resume"] += " Mise à jour."
+    assert experiences.publish_upload(reg, admin, csv_bytes([main]), "e.csv").accepted
+    compliance = stats.compliance(reg, anyone)
+    cards = _cards(create_app(reg, dev=True).test_client().get("/").get_data(as_text=True))
+    assert len(cards) == 6 and nice in cards and DEMO_ID in cards
+    for exp_id, card in cards.items():
+        assert ("Résultats en retard" in card) == (exp_id in {h.id for h in compliance.overdue}), exp_id
+        assert ("Cibles modifiées après le début" in card) == (exp_id in {h.id for h in compliance.changed}), exp_id
+    assert '<li class="badge error">Résultats en retard</li>' in cards[nice]
+    assert '<li class="badge warning">Cibles modifiées après le début</li>' in cards[DEMO_ID]
+    reg.close()
 
 
 def _cards(page: str) -> dict[str, str]:

@@ -166,7 +166,12 @@ def _flag_counts(registry: Registry, siren: str | None) -> tuple[int, int]:
 def _flagged(registry: Registry, siren: str) -> tuple[frozenset[str], frozenset[str]]:
     """An organisation's records whose results are overdue, and those whose targets changed after the start: the
     same rules (`derived.derive`) as the search facets behind the compliance page, on its records only."""
-    views = catalog_queries.views(registry, [item.id for item in sq.latest(registry, 100_000, siren)])
+    return _flags(registry, sq.latest(registry, 100_000, siren))
+
+
+def _flags(registry: Registry, items: list[sq.Latest]) -> tuple[frozenset[str], frozenset[str]]:
+    """Of these records, those whose results are overdue today and those whose targets changed after the start."""
+    views = catalog_queries.views(registry, [item.id for item in items])
     return (frozenset(v.id for v in views if v.derived.results_overdue),
             frozenset(v.id for v in views if v.derived.target_switched))
 
@@ -196,9 +201,19 @@ def key_figures(registry: Registry, caller: Caller) -> KeyFigures:
     return statistics(registry, caller).figures
 
 
-def latest(registry: Registry, caller: Caller, limit: int = 6) -> list[sq.Latest]:
+@dataclass(frozen=True)
+class LatestUpdates:
+    """The records updated last (the home page), with the same badges as everywhere else."""
+
+    items: list[sq.Latest]
+    overdue: frozenset[str] = frozenset()  # ids of those whose results are overdue
+    changed: frozenset[str] = frozenset()  # ids of those whose targets changed after the start
+
+
+def latest(registry: Registry, caller: Caller, limit: int = 6) -> LatestUpdates:
     check(caller, Permission.READ)
-    return sq.latest(registry, limit)
+    items = sq.latest(registry, limit)
+    return LatestUpdates(items, *_flags(registry, items))
 
 
 @dataclass(frozen=True)
