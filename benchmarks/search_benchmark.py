@@ -392,7 +392,7 @@ def run(args: argparse.Namespace) -> None:
 def analysis_speed(data: Path, records: int = 500) -> None:
     """The analyser (words, folding, stop words, stems: indexing, queries and snippets all use it) over the
     free texts of the first records, against the former chain of Whoosh's filters (the baseline, same run)."""
-    from registry.search.whoosh_index import analyzer, former_analyzer
+    from registry.search.analysis import analyzer, former_analyzer
 
     with (data / "experiences.csv").open(encoding="utf-8") as fh:
         texts = [" ".join(v for v in row.values() if v) for row in itertools.islice(csv.DictReader(fh), records)]

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from registry import search
 from registry.actions import Caller, experiences
 from registry.actions import index as search_index
+from registry.search.analysis import COMPOUND
 from registry.search.fields import NONE, text_fields
-from registry.search.whoosh_index import COMPOUND
 from registry.standard import get_standard
 from registry.store import Registry
 from tests.helpers import csv_bytes, example, in_forked_child
@@ -241,7 +241,7 @@ def test_snippet_words_are_every_word_whose_stem_is_wanted() -> None:
 
     from registry.paths import DEMO_DIR
     from registry.search import snippets
-    from registry.search.whoosh_index import analyzer, fold
+    from registry.search.analysis import analyzer, fold
 
     a = analyzer()
     with (DEMO_DIR / "experiences.csv").open(encoding="utf-8") as fh:
@@ -292,7 +292,7 @@ def test_a_snippet_is_its_first_two_fragments_of_every_match() -> None:
     import random
 
     from registry.search import snippets
-    from registry.search.whoosh_index import analyzer
+    from registry.search.analysis import analyzer
 
     a = analyzer()
     rng = random.Random(5)
@@ -344,7 +344,7 @@ def test_similar_experiences_share_distinctive_words_not_common_ones(corpus: Reg
 
 
 def test_analyzer_makes_french_word_forms_meet() -> None:
-    from registry.search.whoosh_index import analyzer
+    from registry.search.analysis import analyzer
 
     a = analyzer()
     pairs = [("mobilité", "mobilite"), ("sécurité", "securites"), ("données", "donnee"), ("collectivités",
@@ -396,10 +396,24 @@ def test_the_analyzer_in_one_step_says_what_whooshs_filters_said(text: str, kwar
 
 @functools.cache
 def _analyzers() -> tuple[Any, Any, Any]:
-    from registry.search.whoosh_index import analyzer, former_analyzer, stem_places
+    from registry.search.analysis import analyzer, former_analyzer, stem_places
 
     fr = analyzer()
     return fr, former_analyzer(), stem_places(fr)
+
+
+def test_whoosh_indexes_written_before_the_analysis_module_still_open() -> None:
+    """A Whoosh index keeps its analyser pickled: those written before `analysis.py` name its classes as
+    `whoosh_index`'s. Such a pickle (the module name as earlier indexes wrote it) still loads, and analyses alike."""
+    import pickle
+
+    text = "Les vidéos-protections connectées de l'Œuvre"
+    for made in _analyzers()[:2]:  # (the analyser in one step; the former filters: indexes of format 2 had both)
+        data = pickle.dumps(made, protocol=2)  # (protocol 2 writes a class as « module\nname\n »)
+        assert b"registry.search.analysis\n" in data
+        earlier = pickle.loads(data.replace(b"registry.search.analysis\n", b"registry.search.whoosh_index\n"))
+        assert [(t.text, t.pos) for t in earlier(text, positions=True)] == \
+            [(t.text, t.pos) for t in made(text, positions=True)]
 
 
 def test_the_index_is_in_step_after_each_write(corpus: Registry) -> None:
@@ -486,11 +500,11 @@ def test_whoosh_index_of_an_older_format_is_rebuilt_by_the_next_sync(search_regi
     « coeur »: the next sync builds a new generation of this format, which does."""
     from whoosh.support.charset import accent_map
 
-    from registry.search import whoosh_index
+    from registry.search import analysis, whoosh_index
 
     folder: whoosh_index.IndexFolder = search.backend(search_registry).folder  # type: ignore[attr-defined]
     with monkeypatch.context() as m:  # (the backend's own analyser, for queries, is made above: this version's)
-        m.setattr(whoosh_index, "FOLD", accent_map)  # the words as format 1 made them
+        m.setattr(analysis, "FOLD", accent_map)  # the words as format 1 made them
         assert experiences.publish_upload(search_registry, OPERATOR, csv_bytes([row(n) for n in CORPUS]),
                                           "corpus.csv").accepted
         search.rebuild(search_registry)  # a generation of its own (one may have been made before the patch)

@@ -21,11 +21,11 @@ from registry.actions import Caller, experiences
 from registry.actions import index as search_index
 from registry.paths import DEMO_DIR
 from registry.search import bits, pg_memory, postgres
+from registry.search.analysis import fold
 from registry.search.fields import text_fields
 from registry.search.model import Results, SearchRequest
 from registry.search.postgres import late
 from registry.search.query import parse
-from registry.search.whoosh_index import fold
 from registry.standard import get_standard
 from registry.store import Registry
 from tests.helpers import csv_bytes, example, in_forked_child

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from registry.search.whoosh_index import WORDS, fold
+from registry.search.analysis import WORDS, fold
 
 
 def folded_words(value: str) -> list[str]:

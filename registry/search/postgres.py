@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 
 from registry.db import make_engine, reading
 from registry.search import pg_similar, snippets, spelling
+from registry.search.analysis import analyzer, fold, stem_places
 from registry.search.bits import first_positions
 from registry.search.documents import Doc
 from registry.search.fields import NO, OVERDUE, YES, facet_names, facets, overdue
@@ -40,7 +41,7 @@ from registry.search.model import Hit, Results, SearchRequest
 from registry.search.pg_memory import VERSION, FacetMemory, Snapshot, version_name
 from registry.search.pg_text import folded_words, quote
 from registry.search.query import Clause, ParsedQuery, parse
-from registry.search.whoosh_index import IndexBusy, analyzer, fold, stem_places
+from registry.search.whoosh_index import IndexBusy
 from registry.shared_files import SharedFiles
 from registry.standard import Standard
 

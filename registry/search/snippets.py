@@ -13,7 +13,7 @@ from typing import Any
 from whoosh import highlight
 from whoosh.analysis import Analyzer
 
-from registry.search.whoosh_index import COMPOUND, WORDS, fold
+from registry.search.analysis import COMPOUND, WORDS, fold
 
 
 class MarkFormatter(highlight.Formatter):

@@ -26,13 +26,14 @@ from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
 from registry.search import snippets, spelling, whoosh_similar
+from registry.search.analysis import analyzer, fold
 from registry.search.backend import BATCH, KEPT, MAX_AGE
 from registry.search.bits import bitmask, counted
 from registry.search.documents import Doc
 from registry.search.fields import NO, OVERDUE, YES, facet_names, overdue
 from registry.search.model import Hit, Results, SearchRequest
 from registry.search.query import Clause, ParsedQuery, parse
-from registry.search.whoosh_index import FORMAT, IndexBusy, IndexFolder, analyzer, fold
+from registry.search.whoosh_index import FORMAT, IndexBusy, IndexFolder
 from registry.standard import Standard
 
 log = logging.getLogger(__name__)
