@@ -264,9 +264,11 @@ def test_snippet_words_are_every_word_whose_stem_is_wanted() -> None:
     asked = ["oeuvre", "énergie", "ca", "ete", "2024", "2024_bis", "orsted", "istanbul", "naive", "coeur", "voyant",
              "voit", "yeux", "ygrec", "videoprotection", "protection", "autopartage", "auto", "20202024", "station",
              "acces", "capteur", "teurs"]
+    # several words (several heads: `_headed` ties each head's rest to its first letter)
+    several = [" ".join(asked[i:i + n]) for n in (2, 3) for i in range(0, len(asked) - n + 1, 2)]
     for text in texts:
         words = re.findall(r"\w+", text)
-        for query in [*asked, *words[::7]]:
+        for query in [*asked, *several, *words[::7], *(" ".join(words[i:i + 3]) for i in range(0, len(words), 41))]:
             wanted = frozenset(t.text for t in a(query))
             expected = []  # a word whose stem is wanted; a compound written together, if that is
             for m in re.finditer(r"\w+(?:-\w+)*", text):

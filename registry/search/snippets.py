@@ -43,6 +43,9 @@ ONE = {c: g for c, g in ((chr(i), fold(chr(i)).replace("y", "i")) for i in range
 FOLDING_TO: dict[str, str] = {}
 for _c, _g in ONE.items():
     FOLDING_TO[_g] = FOLDING_TO.get(_g, "") + _c
+# a word character that does not fold to one letter as it stands (« œ », « ﬁ », « Ａ », « ж »): found without
+# making the set of the text's characters (a third of a snippet's time)
+BEYOND = re.compile(r"[^\W" + re.escape("".join(ONE)) + "]")
 
 
 @lru_cache(maxsize=4096)
@@ -59,12 +62,20 @@ def _folds_alone(c: str) -> bool:
 def _headed(heads: tuple[str, ...]) -> re.Pattern[str] | None:
     """The words (or words joined by hyphens) whose first letters fold to one of these heads, character by
     character; None when a head is not plain ASCII."""
-    options = []
-    for head in heads:
-        if not head.isascii() or any(letter not in FOLDING_TO for letter in head):
-            return None
-        options.append("".join("[" + re.escape(FOLDING_TO[letter]) + "]" for letter in head))
-    return re.compile(r"(?<!\w)(?:" + "|".join(options) + r")\w*(?:-\w+)*")
+    if any(not head.isascii() or any(letter not in FOLDING_TO for letter in head) for head in heads):
+        return None
+    firsts = sorted({head[0] for head in heads})
+    # a class of the first letters leads (the regular expression engine then skips to them: 2-4 times faster
+    # than a leading « (?<!\w) »), then « not inside a word », then the rest of the head that begins with it
+    options = [("" if len(firsts) == 1 else f"(?<={_letter(head[0])})") + "".join(map(_letter, head[1:]))
+               for head in heads]
+    return re.compile("[" + "".join(re.escape(FOLDING_TO[f]) for f in firsts) + r"](?<!\w.)(?:" + "|".join(options)
+                      + r")\w*(?:-\w+)*")
+
+
+def _letter(letter: str) -> str:
+    """The characters folding to this letter, as a class."""
+    return "[" + re.escape(FOLDING_TO[letter]) + "]"
 
 
 @lru_cache(maxsize=1024)
@@ -86,14 +97,15 @@ def _spans(text: str, wanted: frozenset[str], analyzer: Analyzer) -> Iterator[tu
     only the words whose first three letters, « y » as « i », begin like a wanted stem are analysed, and only
     those whose first character folds to a stem's first letter are looked at (the regular expression skips the
     others)."""
+    if not wanted:
+        return
     heads = tuple(sorted({w[:3].replace("y", "i") for w in wanted}))
-    present = set(text)
     # every letter of the text folding to one letter on its own: the words beginning like a head are found by
     # the regular expression alone (most texts); else those beginning with a head's first letter
-    pattern = _headed(heads) if all(c in ONE or _folds_alone(c) for c in present) else None
+    pattern = _headed(heads) if all(_folds_alone(c) for c in set(BEYOND.findall(text))) else None
     if pattern is None:
         firsts = {h[:1] for h in heads}
-        chars = "".join(sorted(c for c in present if fold(c)[:1].replace("y", "i") in firsts and WORDS.match(c)))
+        chars = "".join(sorted(c for c in set(text) if fold(c)[:1].replace("y", "i") in firsts and WORDS.match(c)))
         if not chars:
             return
         pattern = _starting(chars)
