@@ -18,13 +18,14 @@ from registry.actions.index import MAX_LIMIT
 from registry.serialize import search_json
 from registry.serialize.stats import hits_csv
 from web.context import caller, registry, search_request
-from web.pages import cards, formatting, search_page, values
+from web.pages import cards, formatting, layout, search_page, values
 from web.pages.memory import remembered
 
 bp = Blueprint("pages", __name__)
 formatting.register(bp)
 cards.register(bp)
 values.register(bp)
+layout.register(bp)
 SEARCH_PARAMS = ("q", "sort", "page")
 
 
