@@ -161,6 +161,24 @@ def test_the_home_pages_latest_updates_show_the_same_badges_as_the_compliance_pa
     reg.close()
 
 
+def test_the_menu_marks_the_page_shown_in_its_language(client: FlaskClient) -> None:
+    """The header and footer are made once per language and page (`web/pages/layout.py`): each page still has
+    its own menu entry marked, in its own language."""
+    def marked(url: str) -> list[str]:
+        page = client.get(url).get_data(as_text=True)
+        nav = page[page.index('class="main-nav"'):page.index("</nav>", page.index('class="main-nav"'))]
+        return re.findall(r'<a href="([^"]+)" aria-current="page">([^<]+)</a>', nav)
+
+    for _ in range(2):  # (the second time from what was kept)
+        assert marked("/") == [("/", "Accueil")]
+        assert marked("/recherche?q=eau") == [("/recherche", "Rechercher")]
+        assert marked("/statistiques?lang=en") == [("/statistiques", "Statistics")]
+        assert marked("/recherche?q=eau&lang=en") == [("/recherche", "Search")]
+        assert marked(f"/experiences/{DEMO_ID}?lang=fr") == []
+    assert 'lang="en" hreflang="en">English</a>' in client.get("/?lang=fr").get_data(as_text=True)
+    assert 'lang="fr" hreflang="fr">Français</a>' in client.get("/?lang=en").get_data(as_text=True)
+
+
 def _cards(page: str) -> dict[str, str]:
     """The result cards of a page, by the record each links to."""
     return {re.search(r'<a href="/experiences/([^"]+)">', card).group(1): card  # type: ignore[union-attr]
