@@ -131,7 +131,7 @@ def _clean_env() -> dict[str, str]:
 
 def _run(cmd: list[str], *, as_postgres: bool, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     if as_postgres:
-        cmd = ["runuser", "-u", SUPERUSER, "--", *cmd]
+        cmd = [_runuser() or "runuser", "-u", SUPERUSER, "--", *cmd]
     # cwd="/": the postgres user may not be allowed into the caller's cwd
     env = _clean_env()
     return subprocess.run(cmd, cwd="/", env=env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -299,6 +299,11 @@ def _external_server(raw_url: str) -> PostgresServer:
     return server
 
 
+def _runuser() -> str | None:
+    """util-linux's runuser, also where a root shell whose PATH lacks the sbin folders would not look."""
+    return shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+
+
 def start_postgres(base: Path, port: int | None = None) -> PostgresServer:
     """Start a throwaway PostgreSQL cluster under `base` on 127.0.0.1 (or reuse the external one).
 
@@ -312,7 +317,7 @@ def start_postgres(base: Path, port: int | None = None) -> PostgresServer:
     bin_dir = find_postgres_bin()
     as_postgres = _is_root()
     if as_postgres:
-        if shutil.which("runuser") is None:
+        if _runuser() is None:
             raise ServiceUnavailable("running as root needs `runuser` (util-linux) to start PostgreSQL")
         try:
             pw = pwd.getpwnam(SUPERUSER)
